@@ -1,0 +1,36 @@
+# Touchstone: `make demo` runs the product on embedded defaults, `make test` runs the suite.
+# Both create and reuse .venv and install what they need; a second run is fast.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint venv chromium clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	TOUCHSTONE_ENV=$${TOUCHSTONE_ENV:-demo} $(VPY) manage.py demo
+
+test: $(STAMP)
+	bash scripts/test.sh
+
+bench: $(STAMP)
+	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(VPY) $$script; done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# Browser tests drive Debian's chromium (no browser downloads); install it when missing.
+chromium:
+	bash scripts/ensure_chromium.sh
+
+clean:
+	rm -rf .state test-artifacts

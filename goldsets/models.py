@@ -1,0 +1,1 @@
+"""Golden sets: built in the golden-dataset issue."""

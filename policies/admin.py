@@ -1,0 +1,417 @@
+"""Admin for policy authors and approvers: drafts, compile, preview, diff, publish."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from policies.compiler import (
+    CompileError,
+    ModelSettings,
+    compile_prompt,
+    render_user_message,
+    validate_template,
+)
+from policies.models import (
+    Policy,
+    PolicyExample,
+    PolicyLabel,
+    PolicyRule,
+    PolicyVersion,
+    PolicyVersionStatus,
+    PromptTemplate,
+    PromptTemplateVersion,
+    PromptVersion,
+    ReasoningEffort,
+)
+from policies.preview_items import PREVIEW_ITEMS, preview_item_get
+from policies.selectors import (
+    audit_event_list_for,
+    policy_version_spec,
+    prompt_template_version_latest_list,
+    prompt_version_list,
+)
+from policies.services import (
+    policy_export,
+    policy_version_create_draft,
+    policy_version_next_number,
+    policy_version_publish,
+    policy_version_record_edit,
+    policy_version_retire,
+    policy_version_return_to_draft,
+    policy_version_submit,
+    prompt_template_version_create,
+    prompt_version_compile,
+    template_spec,
+)
+from policies.tokens import token_counter_for
+from touchstone.audit import audit_event_record
+from touchstone.errors import ApplicationError
+
+
+class DraftOnlyInline(admin.TabularInline):
+    extra = 0
+
+    def _editable(self, obj: PolicyVersion | None) -> bool:
+        return obj is None or obj.is_editable
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._editable(obj) and super().has_delete_permission(request, obj)
+
+
+class PolicyLabelInline(DraftOnlyInline):
+    model = PolicyLabel
+    fields = ("position", "key", "name", "definition", "is_violation", "always_human_review")
+    formfield_overrides = {
+        PolicyLabel._meta.get_field("definition").__class__: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 60})}
+    }
+
+
+class PolicyRuleInline(DraftOnlyInline):
+    model = PolicyRule
+    fields = ("position", "rule_id", "label_key", "text")
+    formfield_overrides = {
+        PolicyRule._meta.get_field("text").__class__: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 70})}
+    }
+
+
+class PolicyExampleInline(DraftOnlyInline):
+    model = PolicyExample
+    fields = ("position", "label_key", "polarity", "text", "explanation")
+    formfield_overrides = {
+        PolicyExample._meta.get_field("text").__class__: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 50})}
+    }
+
+
+class PolicyVersionLinkInline(admin.TabularInline):
+    model = PolicyVersion
+    fields = ("version_link", "status", "author", "approver", "updated_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    @admin.display(description="version")
+    def version_link(self, obj: PolicyVersion) -> str:
+        url = reverse("admin:policies_policyversion_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Policy)
+class PolicyAdmin(admin.ModelAdmin):
+    list_display = ("slug", "title", "owner", "created_at")
+    search_fields = ("slug", "title")
+    inlines = [PolicyVersionLinkInline]
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {"owner": request.user.pk}
+
+    def save_model(self, request: HttpRequest, obj: Policy, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        audit_event_record(actor=request.user, event_type="policy.edited" if change else "policy.created",
+                           obj=obj, details={"changed": form.changed_data})
+
+
+class CompileForm(forms.Form):
+    template_version = forms.ModelChoiceField(queryset=PromptTemplateVersion.objects.none())
+    model = forms.CharField(initial="sim-strong", max_length=120)
+    temperature = forms.FloatField(initial=0.0, min_value=0.0, max_value=2.0)
+    max_output_tokens = forms.IntegerField(initial=512, min_value=1)
+    reasoning_effort = forms.ChoiceField(choices=[("", "—"), *ReasoningEffort.choices], required=False)
+    seed = forms.IntegerField(required=False)
+    context_window = forms.IntegerField(required=False, min_value=1,
+                                        help_text="Leave empty to use the model's known window.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        latest = prompt_template_version_latest_list()
+        self.fields["template_version"].queryset = PromptTemplateVersion.objects.filter(
+            pk__in=[tv.pk for tv in latest]).select_related("template")
+        if latest:
+            self.fields["template_version"].initial = latest[0].pk
+
+    def model_settings(self) -> ModelSettings:
+        data = self.cleaned_data
+        return ModelSettings(model=data["model"], temperature=data["temperature"],
+                             max_output_tokens=data["max_output_tokens"],
+                             reasoning_effort=data["reasoning_effort"] or None, seed=data["seed"],
+                             context_window=data["context_window"])
+
+
+@admin.register(PolicyVersion)
+class PolicyVersionAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "status", "author", "approver", "updated_at", "published_at")
+    list_filter = ("status", "policy")
+    list_select_related = ("policy", "author", "approver")
+    search_fields = ("policy__slug", "policy__title", "text")
+    inlines = [PolicyLabelInline, PolicyRuleInline, PolicyExampleInline]
+    change_form_template = "admin/policies/policyversion/change_form.html"
+    readonly_fields = ("number", "status", "parent", "author", "approver", "content_sha256",
+                       "created_at", "updated_at", "submitted_at", "published_at", "retired_at")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["policy", "text", "change_note"]
+        return ["policy", "number", "status", "text", "change_note", "parent", "author", "approver",
+                "content_sha256", "created_at", "updated_at", "submitted_at", "published_at", "retired_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return (*self.readonly_fields, "policy") if obj is not None else ()
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and not obj.is_editable:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and not obj.is_editable:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # bulk delete would bypass the draft-only check
+        return actions
+
+    def save_model(self, request: HttpRequest, obj: PolicyVersion, form: Any, change: bool) -> None:
+        if not change:
+            obj.author = request.user
+            obj.number = policy_version_next_number(policy=obj.policy)
+            super().save_model(request, obj, form, change)
+            audit_event_record(actor=request.user, event_type="policy_version.created", obj=obj)
+        else:
+            super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        changed = list(form.changed_data) + [
+            f"{fs.model._meta.model_name}s" for fs in formsets if fs.has_changed()]
+        if change and changed:
+            policy_version_record_edit(version=form.instance, acting_user=request.user, changed=changed)
+
+    # --- custom views -------------------------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        custom = [
+            path("<int:pk>/compile/", view(self.compile_view), name="policies_policyversion_compile"),
+            path("<int:pk>/preview/", view(self.preview_view), name="policies_policyversion_preview"),
+            path("<int:pk>/diff/", view(self.diff_view), name="policies_policyversion_diff"),
+            path("<int:pk>/transition/<str:action>/", view(self.transition_view),
+                 name="policies_policyversion_transition"),
+        ]
+        return custom + super().get_urls()
+
+    def _version(self, request: HttpRequest, pk: int) -> PolicyVersion:
+        version = get_object_or_404(PolicyVersion.objects.select_related("policy", "author", "approver"), pk=pk)
+        if not self.has_view_permission(request, version):
+            raise admin.sites.PermissionDenied  # type: ignore[attr-defined]
+        return version
+
+    def _context(self, request: HttpRequest, version: PolicyVersion, title: str, **extra: Any) -> dict[str, Any]:
+        return {**self.admin_site.each_context(request), "opts": self.model._meta, "original": version,
+                "version": version, "title": title, **extra}
+
+    def _change_url(self, version: PolicyVersion) -> str:
+        return reverse("admin:policies_policyversion_change", args=[version.pk])
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        version = PolicyVersion.objects.filter(pk=object_id).select_related("policy").first()
+        extra = dict(extra_context or {})
+        if version is not None:
+            extra["prompt_versions"] = prompt_version_list(policy_version=version)
+            extra["audit_events"] = audit_event_list_for(version)[:20]
+            extra["can_publish"] = request.user.has_perm("policies.publish_policyversion")
+        return super().change_view(request, object_id, form_url, extra)
+
+    def compile_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        version = self._version(request, pk)
+        form = CompileForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                prompt_version, created = prompt_version_compile(
+                    policy_version=version, template_version=form.cleaned_data["template_version"],
+                    settings=form.model_settings(), acting_user=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"Cannot compile {version}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{'Compiled' if created else 'Already compiled'}: prompt version "
+                                           f"{prompt_version.sha256[:12]} ({prompt_version.token_count} tokens).")
+                url = reverse("admin:policies_policyversion_preview", args=[version.pk])
+                return HttpResponseRedirect(f"{url}?prompt={prompt_version.pk}")
+        return TemplateResponse(request, "admin/policies/policyversion/compile.html",
+                                self._context(request, version, f"Compile {version}", form=form))
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        version = self._version(request, pk)
+        prompts = list(prompt_version_list(policy_version=version))
+        selected = next((p for p in prompts if str(p.pk) == request.GET.get("prompt")), prompts[0] if prompts else None)
+        item = preview_item_get(request.GET.get("item"))
+        context = self._context(request, version, f"Preview {version}", prompts=prompts, selected=selected,
+                                items=PREVIEW_ITEMS, item=item)
+        if selected is not None:
+            content = render_user_message(selected.user_message_template, parts=item.parts,
+                                          images=item.images, target=item.target)
+            user_text = "\n".join(p["text"] for p in content if p["type"] == "text")
+            user_tokens, method = token_counter_for(selected.model)(user_text)
+            context.update(
+                user_text=user_text, user_images=[p["image_url"]["url"] for p in content if p["type"] == "image_url"],
+                user_tokens=user_tokens, token_method=method,
+                total_tokens=selected.token_count + user_tokens,
+                output_schema=json.dumps(selected.output_schema, indent=2))
+        return TemplateResponse(request, "admin/policies/policyversion/preview.html", context)
+
+    def diff_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        version = self._version(request, pk)
+        siblings = list(version.policy.versions.exclude(pk=version.pk).order_by("-number"))
+        default_other = version.parent if version.parent_id else next(
+            (v for v in siblings if v.number < version.number), siblings[0] if siblings else None)
+        other = next((v for v in siblings if str(v.pk) == request.GET.get("other")), default_other)
+        templates = prompt_template_version_latest_list()
+        template = next((t for t in templates if t.template.key == request.GET.get("template")),
+                        templates[0] if templates else None)
+        context = self._context(request, version, f"Diff {version}", other=other, siblings=siblings,
+                                templates=templates, template=template)
+        if other is not None:
+            differ = difflib.HtmlDiff(wrapcolumn=70)
+            left, right = policy_export(version=other), policy_export(version=version)
+            context["policy_diff"] = differ.make_table(left.splitlines(), right.splitlines(), str(other),
+                                                       str(version), context=True, numlines=3)
+            context["policy_changed"] = left != right
+            if template is not None:
+                prompts = []
+                for v in (other, version):
+                    try:
+                        prompts.append(compile_prompt(policy_version_spec(v), template_spec(template),
+                                                      ModelSettings(model="sim-strong")).system_prompt)
+                    except CompileError as exc:
+                        prompts.append(f"(does not compile: {exc})")
+                context["prompt_diff"] = differ.make_table(prompts[0].splitlines(), prompts[1].splitlines(),
+                                                           f"{other} · {template}", f"{version} · {template}",
+                                                           context=True, numlines=3)
+        return TemplateResponse(request, "admin/policies/policyversion/diff.html", context)
+
+    TRANSITIONS: dict[str, tuple[str, str]] = {
+        "submit": ("Submit for review", "The version is locked while it is reviewed."),
+        "return": ("Return to draft", "The author can edit it again and must resubmit it."),
+        "publish": ("Approve and publish", "A published version never changes. The currently "
+                                           "published version of this policy, if any, is retired."),
+        "retire": ("Retire", "It stays readable but is no longer the policy in force."),
+        "new_draft": ("Start a new draft from this version", "A copy you can edit; this version stays as it is."),
+    }
+
+    def transition_view(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        version = self._version(request, pk)
+        if action not in self.TRANSITIONS:
+            return HttpResponseRedirect(self._change_url(version))
+        label, consequence = self.TRANSITIONS[action]
+        if request.method != "POST":
+            published = version.policy.versions.filter(status=PolicyVersionStatus.PUBLISHED).first()
+            return TemplateResponse(request, "admin/policies/policyversion/confirm.html", self._context(
+                request, version, f"{label}: {version}", action=action, label=label,
+                consequence=consequence, currently_published=published))
+        try:
+            result = self._run_transition(request, version, action)
+        except ApplicationError as exc:
+            self.message_user(request, f"{label} failed: {exc.message}", messages.ERROR)
+            return HttpResponseRedirect(self._change_url(version))
+        self.message_user(request, f"{label}: done. {result} is {result.get_status_display().lower()}.")
+        return HttpResponseRedirect(self._change_url(result))
+
+    def _run_transition(self, request: HttpRequest, version: PolicyVersion, action: str) -> PolicyVersion:
+        user = request.user
+        if action == "submit":
+            return policy_version_submit(version=version, acting_user=user)
+        if action == "return":
+            return policy_version_return_to_draft(version=version, acting_user=user,
+                                                  reason=request.POST.get("reason", ""))
+        if action == "publish":
+            return policy_version_publish(version=version, acting_user=user)
+        if action == "retire":
+            return policy_version_retire(version=version, acting_user=user)
+        return policy_version_create_draft(from_version=version, acting_user=user,
+                                           change_note=request.POST.get("reason", ""))
+
+
+class PromptTemplateVersionForm(forms.ModelForm):
+    class Meta:
+        model = PromptTemplateVersion
+        fields = ("template", "body", "note")
+
+    def clean_body(self) -> str:
+        from policies.compiler import TemplateSpec
+
+        body = self.cleaned_data["body"]
+        problems = validate_template(TemplateSpec(key="new", version=0, body=body))
+        if problems:
+            raise forms.ValidationError([f"{field}: {message}" for field, message in problems])
+        return body
+
+
+@admin.register(PromptTemplate)
+class PromptTemplateAdmin(admin.ModelAdmin):
+    list_display = ("key", "name", "format", "is_builtin", "created_at")
+    readonly_fields = ("is_builtin",)
+
+
+@admin.register(PromptTemplateVersion)
+class PromptTemplateVersionAdmin(admin.ModelAdmin):
+    form = PromptTemplateVersionForm
+    list_display = ("__str__", "sha256", "note", "created_at")
+    list_select_related = ("template",)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: PromptTemplateVersion, form: Any, change: bool) -> None:
+        created = prompt_template_version_create(template=obj.template, body=obj.body, note=obj.note,
+                                                 acting_user=request.user)
+        obj.pk = created.pk
+
+
+@admin.register(PromptVersion)
+class PromptVersionAdmin(admin.ModelAdmin):
+    list_display = ("short_sha", "policy_version", "template_version", "model", "token_count",
+                    "simulated", "first_used_at", "created_at")
+    list_filter = ("model", "template_version__template")
+    list_select_related = ("policy_version__policy", "template_version__template")
+    readonly_fields = [f.name for f in PromptVersion._meta.fields]
+
+    @admin.display(description="sha256")
+    def short_sha(self, obj: PromptVersion) -> str:
+        return obj.sha256[:12]
+
+    @admin.display(boolean=True, description="simulator model")
+    def simulated(self, obj: PromptVersion) -> bool:
+        return obj.is_simulated
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

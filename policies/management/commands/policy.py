@@ -1,0 +1,107 @@
+"""``python manage.py policy import|export|list|compile|submit|publish``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from policies.compiler import ModelSettings
+from policies.models import PromptTemplateVersion
+from policies.selectors import policy_list, policy_version_get_by_ref
+from policies.services import (
+    policy_export,
+    policy_import,
+    policy_version_publish,
+    policy_version_submit,
+    prompt_version_compile,
+    prompt_version_compile_all,
+)
+from touchstone.cli import acting_user, add_user_argument, application_errors_as_command_errors
+
+
+class Command(BaseCommand):
+    help = "Policies as files, and their prompt versions."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        p = sub.add_parser("import", help="create a draft version from a policy file")
+        p.add_argument("paths", nargs="+", type=Path)
+        add_user_argument(p)
+        p = sub.add_parser("export", help="write a version in the policy file format")
+        p.add_argument("ref", help="SLUG or SLUG@VERSION (default: newest)")
+        p.add_argument("--output", type=Path, help="file to write (default: stdout)")
+        sub.add_parser("list", help="policies, their newest and published versions")
+        p = sub.add_parser("compile", help="compile a version into prompt versions")
+        p.add_argument("ref")
+        p.add_argument("--template", help="template key (default: every template)")
+        p.add_argument("--model", default="sim-strong")
+        p.add_argument("--temperature", type=float, default=0.0)
+        p.add_argument("--max-output-tokens", type=int, default=512)
+        p.add_argument("--reasoning-effort", choices=["minimal", "low", "medium", "high"])
+        p.add_argument("--seed", type=int)
+        p.add_argument("--context-window", type=int)
+        add_user_argument(p)
+        for action, text in (("submit", "send a draft for review"),
+                             ("publish", "approve and publish a version in review")):
+            p = sub.add_parser(action, help=text)
+            p.add_argument("ref")
+            add_user_argument(p)
+
+    @application_errors_as_command_errors
+    def handle(self, *args: Any, **options: Any) -> None:
+        getattr(self, f"handle_{options['action']}")(**options)
+
+    def handle_import(self, *, paths: list[Path], user: str | None, **_: Any) -> None:
+        actor = acting_user(user)
+        for path in paths:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CommandError(f"{path}: cannot read: {exc}") from exc
+            result = policy_import(text=text, path=str(path), acting_user=actor)
+            verb = "created draft" if result.created else "unchanged, newest is"
+            self.stdout.write(f"{path}: {verb} {result.version} ({result.version.status})")
+
+    def handle_export(self, *, ref: str, output: Path | None, **_: Any) -> None:
+        text = policy_export(version=policy_version_get_by_ref(ref))
+        if output is None:
+            self.stdout.write(text, ending="")
+        else:
+            output.write_text(text, encoding="utf-8")
+            self.stdout.write(f"wrote {output}")
+
+    def handle_list(self, **_: Any) -> None:
+        for policy in policy_list():
+            versions = {v.status: v.number for v in policy.versions.order_by("number")}
+            self.stdout.write(f"{policy.slug}\t{policy.title}\tversions={policy.version_count}\t"
+                              f"published={versions.get('published', '-')}")
+
+    def handle_compile(self, *, ref: str, template: str | None, model: str, temperature: float,
+                       max_output_tokens: int, reasoning_effort: str | None, seed: int | None,
+                       context_window: int | None, user: str | None, **_: Any) -> None:
+        version = policy_version_get_by_ref(ref)
+        settings = ModelSettings(model=model, temperature=temperature, max_output_tokens=max_output_tokens,
+                                 reasoning_effort=reasoning_effort, seed=seed, context_window=context_window)
+        actor = acting_user(user) if user else None
+        if template:
+            tv = PromptTemplateVersion.objects.filter(template__key=template).order_by("-number").first()
+            if tv is None:
+                raise CommandError(f"--template: no template {template!r}")
+            results = [prompt_version_compile(policy_version=version, template_version=tv,
+                                              settings=settings, acting_user=actor)]
+        else:
+            results = prompt_version_compile_all(policy_version=version, settings=settings, acting_user=actor)
+        for pv, created in results:
+            self.stdout.write(f"{'compiled' if created else 'exists  '} {pv.sha256[:12]} "
+                              f"{pv.template_version} {pv.model} {pv.token_count} tokens "
+                              f"({pv.token_count_method})")
+
+    def handle_submit(self, *, ref: str, user: str | None, **_: Any) -> None:
+        version = policy_version_submit(version=policy_version_get_by_ref(ref), acting_user=acting_user(user))
+        self.stdout.write(f"{version} is {version.status}")
+
+    def handle_publish(self, *, ref: str, user: str | None, **_: Any) -> None:
+        version = policy_version_publish(version=policy_version_get_by_ref(ref), acting_user=acting_user(user))
+        self.stdout.write(f"{version} is {version.status}")

@@ -1,0 +1,221 @@
+"""Policies as files: Markdown with a YAML front matter. Pure: no Django.
+
+Format (documented in the README)::
+
+    ---
+    slug: harassment
+    title: Harassment and bullying
+    labels:
+      - key: not_harassment
+        name: Not harassment
+        definition: ...
+        violation: false
+        always_human_review: false      # optional
+    rules:
+      - id: HAR-1
+        label: targeted_harassment      # optional
+        text: ...
+    examples:
+      - label: targeted_harassment
+        polarity: positive              # positive (is the label) | negative (near miss)
+        text: ...
+        explanation: ...                # optional
+    ---
+    The policy text in Markdown.
+
+``parse_policy_file`` raises ``PolicyFileError`` with the file, the 1-based line and the
+field (``labels[2].key``) of the first problem it meets; ``format_policy_file`` writes the
+same format back, so ``parse(format(spec)) == spec``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from policies.compiler import ExampleSpec, LabelSpec, PolicySpec, RuleSpec, validate_policy
+
+
+class PolicyFileError(ValueError):
+    def __init__(self, path: str, line: int | None, field: str | None, reason: str) -> None:
+        self.path, self.line, self.field, self.reason = path, line, field, reason
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {field}: {reason}" if field else f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class PolicyFile:
+    spec: PolicySpec
+
+
+_TOP_FIELDS = {"slug", "title", "labels", "rules", "examples"}
+_LABEL_FIELDS = {"key", "name", "definition", "violation", "always_human_review"}
+_RULE_FIELDS = {"id", "label", "text"}
+_EXAMPLE_FIELDS = {"label", "polarity", "text", "explanation"}
+
+
+class _Located:
+    """Plain data from a YAML node tree, remembering the line of every field path."""
+
+    def __init__(self, path: str, line_offset: int) -> None:
+        self.path = path
+        self.offset = line_offset
+        self.lines: dict[str, int] = {}
+
+    def error(self, field: str | None, reason: str, line: int | None = None) -> PolicyFileError:
+        if line is None and field is not None:
+            probe = field
+            while probe and probe not in self.lines:
+                probe = probe.rpartition(".")[0] if "." in probe else probe.rpartition("[")[0]
+            line = self.lines.get(probe)
+        return PolicyFileError(self.path, line, field, reason)
+
+    def convert(self, node: yaml.Node, field: str) -> Any:
+        self.lines[field] = node.start_mark.line + 1 + self.offset
+        if isinstance(node, yaml.MappingNode):
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self.error(field, "keys must be plain names",
+                                     key_node.start_mark.line + 1 + self.offset)
+                child = f"{field}.{key_node.value}" if field else key_node.value
+                if key_node.value in result:
+                    raise self.error(child, "given twice", key_node.start_mark.line + 1 + self.offset)
+                result[key_node.value] = self.convert(value_node, child)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, f"{field}[{i}]") for i, item in enumerate(node.value)]
+        return yaml.safe_load(yaml.serialize(node))
+
+
+def _split_front_matter(text: str, path: str) -> tuple[str, str, int]:
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise PolicyFileError(path, 1, None, "expected a YAML front matter starting with '---'")
+    for index in range(1, len(lines)):
+        if lines[index].strip() == "---":
+            return "".join(lines[1:index]), "".join(lines[index + 1:]), 1
+    raise PolicyFileError(path, len(lines), None, "the front matter is not closed with '---'")
+
+
+def _require(loc: _Located, data: dict[str, Any], field: str, name: str, kind: type,
+             required: bool = True, default: Any = None) -> Any:
+    path = f"{field}.{name}" if field else name
+    if name not in data:
+        if required:
+            raise loc.error(field or None, f"missing field {name!r}")
+        return default
+    value = data[name]
+    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise loc.error(path, f"expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _check_fields(loc: _Located, data: Any, field: str, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise loc.error(field, "expected a mapping")
+    for name in data:
+        if name not in allowed:
+            raise loc.error(f"{field}.{name}" if field else name,
+                            f"unknown field; allowed: {', '.join(sorted(allowed))}")
+    return data
+
+
+def parse_policy_file(text: str, *, path: str = "<policy>", version: int = 0) -> PolicySpec:
+    front, body, offset = _split_front_matter(text, path)
+    try:
+        node = yaml.compose(front, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 + offset if mark is not None else None
+        raise PolicyFileError(path, line, None, f"invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    loc = _Located(path, offset)
+    if node is None:
+        raise PolicyFileError(path, 2, None, "the front matter is empty")
+    data = _check_fields(loc, loc.convert(node, ""), "", _TOP_FIELDS)
+    slug = _require(loc, data, "", "slug", str)
+    title = _require(loc, data, "", "title", str)
+
+    labels = []
+    for i, raw in enumerate(_require(loc, data, "", "labels", list)):
+        f = f"labels[{i}]"
+        item = _check_fields(loc, raw, f, _LABEL_FIELDS)
+        labels.append(LabelSpec(
+            key=_require(loc, item, f, "key", str), name=_require(loc, item, f, "name", str),
+            definition=_require(loc, item, f, "definition", str),
+            is_violation=_require(loc, item, f, "violation", bool),
+            always_human_review=_require(loc, item, f, "always_human_review", bool, False, False),
+        ))
+    rules = []
+    for i, raw in enumerate(_require(loc, data, "", "rules", list, False, [])):
+        f = f"rules[{i}]"
+        item = _check_fields(loc, raw, f, _RULE_FIELDS)
+        rules.append(RuleSpec(rule_id=_require(loc, item, f, "id", str),
+                              text=_require(loc, item, f, "text", str),
+                              label_key=_require(loc, item, f, "label", str, False)))
+    examples = []
+    for i, raw in enumerate(_require(loc, data, "", "examples", list, False, [])):
+        f = f"examples[{i}]"
+        item = _check_fields(loc, raw, f, _EXAMPLE_FIELDS)
+        examples.append(ExampleSpec(
+            label_key=_require(loc, item, f, "label", str), text=_require(loc, item, f, "text", str),
+            polarity=_require(loc, item, f, "polarity", str, False, "positive"),
+            explanation=_require(loc, item, f, "explanation", str, False, ""),
+        ))
+    spec = PolicySpec(slug=slug, title=title, version=version, text=body.strip() + "\n",
+                      labels=tuple(labels), rules=tuple(rules), examples=tuple(examples))
+    problems = validate_policy(spec)
+    if problems:
+        field, reason = problems[0]
+        raise loc.error(field, reason)
+    if not body.strip():
+        raise PolicyFileError(path, None, "text", "the policy text after the front matter is empty")
+    return spec
+
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+def format_policy_file(spec: PolicySpec) -> str:
+    labels = []
+    for label in spec.labels:
+        entry: dict[str, Any] = {"key": label.key, "name": label.name,
+                                 "definition": label.definition, "violation": label.is_violation}
+        if label.always_human_review:
+            entry["always_human_review"] = True
+        labels.append(entry)
+    rules = []
+    for rule in spec.rules:
+        rule_entry: dict[str, Any] = {"id": rule.rule_id}
+        if rule.label_key is not None:
+            rule_entry["label"] = rule.label_key
+        rule_entry["text"] = rule.text
+        rules.append(rule_entry)
+    examples = []
+    for example in spec.examples:
+        ex: dict[str, Any] = {"label": example.label_key, "polarity": example.polarity,
+                              "text": example.text}
+        if example.explanation:
+            ex["explanation"] = example.explanation
+        examples.append(ex)
+    front: dict[str, Any] = {"slug": spec.slug, "title": spec.title, "labels": labels}
+    if rules:
+        front["rules"] = rules
+    if examples:
+        front["examples"] = examples
+    dumped = yaml.dump(front, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    return f"---\n{dumped}---\n{spec.text.strip()}\n"

@@ -1,0 +1,380 @@
+"""Writes for policies and prompts. Each public service owns its transaction and audits."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from policies.compiler import (
+    COMPILER_VERSION,
+    CompileError,
+    ModelSettings,
+    PolicySpec,
+    TemplateSpec,
+    compile_prompt,
+    policy_spec_digest,
+    validate_policy,
+    validate_template,
+)
+from policies.models import (
+    Policy,
+    PolicyExample,
+    PolicyLabel,
+    PolicyRule,
+    PolicyVersion,
+    PolicyVersionStatus,
+    PromptTemplate,
+    PromptTemplateVersion,
+    PromptVersion,
+    TemplateFormat,
+)
+from policies.policyfile import PolicyFileError, format_policy_file, parse_policy_file
+from policies.selectors import (
+    policy_version_published,
+    policy_version_spec,
+    prompt_template_version_latest_list,
+)
+from policies.tokens import token_counter_for
+from touchstone.audit import audit_event_record
+from touchstone.errors import (
+    ApplicationError,
+    InvalidStateTransition,
+    LocatedError,
+    PermissionDenied,
+)
+from touchstone.models import AuditEvent
+
+BUILTIN_TEMPLATES_DIR = Path(__file__).resolve().parent / "prompt_templates"
+BUILTIN_TEMPLATES = {
+    "json_classifier": ("Structured-JSON classifier", TemplateFormat.JSON_CLASSIFIER,
+                        "A generic classifier prompt: policy, labels, rules, examples, JSON output."),
+    "sectioned_policy": ("Sectioned policy", TemplateFormat.SECTIONED_POLICY,
+                         "Instructions, definitions, what violates, what is safe, examples: the "
+                         "layout used by open safety reasoning models."),
+    "category_blocks": ("Category blocks", TemplateFormat.CATEGORY_BLOCKS,
+                        "Numbered unsafe-content categories in the style of Llama-Guard-type models."),
+}
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    "policy author": [
+        "policies.view_policy", "policies.add_policy", "policies.change_policy",
+        "policies.view_policyversion", "policies.add_policyversion", "policies.change_policyversion",
+        "policies.delete_policyversion",
+        *(f"policies.{verb}_{model}" for model in ("policylabel", "policyrule", "policyexample")
+          for verb in ("view", "add", "change", "delete")),
+        "policies.view_prompttemplate", "policies.view_prompttemplateversion",
+        "policies.view_promptversion", "policies.add_promptversion", "touchstone.view_auditevent",
+    ],
+    "policy approver": [
+        "policies.view_policy", "policies.view_policyversion", "policies.publish_policyversion",
+        "policies.view_policylabel", "policies.view_policyrule", "policies.view_policyexample",
+        "policies.view_prompttemplate", "policies.view_prompttemplateversion",
+        "policies.view_promptversion", "policies.add_promptversion", "touchstone.view_auditevent",
+    ],
+    "labeling ops": [
+        "policies.view_policy", "policies.view_policyversion", "policies.view_promptversion",
+        "policies.view_prompttemplate", "policies.view_prompttemplateversion",
+        "touchstone.view_auditevent",
+    ],
+    "pipeline": ["policies.view_policy", "policies.view_policyversion", "policies.view_promptversion"],
+}
+
+
+class PolicyCompileError(ApplicationError):
+    code = "policy_compile_error"
+
+    def __init__(self, error: CompileError) -> None:
+        super().__init__(str(error), extra={"problems": [
+            {"field": field, "message": message} for field, message in error.problems]})
+        self.problems = error.problems
+
+
+class MakerCheckerViolation(PermissionDenied):
+    code = "maker_checker_violation"
+
+
+# --- roles and built-in templates (run after every migrate) -----------------------------------
+
+def role_groups_grant_permissions() -> None:
+    """Give each role group exactly its permissions. Idempotent."""
+    for group_name, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)
+
+
+def prompt_templates_sync() -> list[PromptTemplateVersion]:
+    """Make the built-in templates' newest versions match the files; new text, new version."""
+    created = []
+    for key, (name, fmt, description) in BUILTIN_TEMPLATES.items():
+        body = (BUILTIN_TEMPLATES_DIR / f"{key}.txt").read_text()
+        template, _ = PromptTemplate.objects.get_or_create(
+            key=key, defaults={"name": name, "format": fmt, "description": description, "is_builtin": True})
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        if template.versions.filter(sha256=digest).exists():
+            continue
+        number = (template.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        created.append(PromptTemplateVersion.objects.create(
+            template=template, number=number, body=body, sha256=digest, note="built-in template"))
+    return created
+
+
+@transaction.atomic(durable=True)
+def prompt_template_version_create(*, template: PromptTemplate, body: str, note: str,
+                                   acting_user: AbstractBaseUser | None) -> PromptTemplateVersion:
+    """A new template version; raises PolicyCompileError when the body uses unknown variables."""
+    problems = validate_template(TemplateSpec(key=template.key, version=0, body=body))
+    if problems:
+        raise PolicyCompileError(CompileError(problems))
+    version = PromptTemplateVersion.objects.create(
+        template=template, number=(template.versions.aggregate(n=Max("number"))["n"] or 0) + 1,
+        body=body, sha256=hashlib.sha256(body.encode()).hexdigest(), note=note)
+    audit_event_record(actor=acting_user, event_type="prompt_template_version.created", obj=version)
+    return version
+
+
+# --- policy versions ----------------------------------------------------------------------------
+
+def _lock_version(version: PolicyVersion) -> PolicyVersion:
+    return PolicyVersion.objects.select_for_update().select_related("policy").get(pk=version.pk)
+
+
+def _write_taxonomy(version: PolicyVersion, spec: PolicySpec) -> None:
+    """Runs inside the caller's transaction; ``version`` is a fresh draft."""
+    PolicyLabel.objects.bulk_create(
+        PolicyLabel(version=version, position=i, key=lb.key, name=lb.name, definition=lb.definition,
+                    is_violation=lb.is_violation, always_human_review=lb.always_human_review)
+        for i, lb in enumerate(spec.labels))
+    PolicyRule.objects.bulk_create(
+        PolicyRule(version=version, position=i, rule_id=r.rule_id, label_key=r.label_key or "",
+                   text=r.text)
+        for i, r in enumerate(spec.rules))
+    PolicyExample.objects.bulk_create(
+        PolicyExample(version=version, position=i, label_key=e.label_key, polarity=e.polarity,
+                      text=e.text, explanation=e.explanation)
+        for i, e in enumerate(spec.examples))
+
+
+def policy_version_next_number(*, policy: Policy) -> int:
+    return (policy.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+
+
+def _draft_create(*, policy: Policy, spec: PolicySpec, acting_user: AbstractBaseUser,
+                  parent: PolicyVersion | None, change_note: str) -> PolicyVersion:
+    """Runs inside the caller's transaction."""
+    version = PolicyVersion.objects.create(policy=policy, number=policy_version_next_number(policy=policy),
+                                           text=spec.text,
+                                           author=acting_user, parent=parent, change_note=change_note)
+    _write_taxonomy(version, spec)
+    audit_event_record(actor=acting_user, event_type="policy_version.created", obj=version,
+                       details={"parent": str(parent) if parent else None, "change_note": change_note})
+    return version
+
+
+@transaction.atomic(durable=True)
+def policy_version_create_draft(*, from_version: PolicyVersion, acting_user: AbstractBaseUser,
+                                change_note: str = "") -> PolicyVersion:
+    """A new draft whose content is a copy of ``from_version`` (how published policies change)."""
+    spec = policy_version_spec(from_version)
+    return _draft_create(policy=from_version.policy, spec=spec, acting_user=acting_user,
+                         parent=from_version, change_note=change_note or f"from {from_version}")
+
+
+def policy_version_record_edit(*, version: PolicyVersion, acting_user: AbstractBaseUser,
+                               changed: list[str]) -> AuditEvent:
+    """Audit an edit made through a form. Runs inside the form's transaction."""
+    return audit_event_record(actor=acting_user, event_type="policy_version.edited", obj=version,
+                              details={"changed": changed})
+
+
+def _compile_check(version: PolicyVersion) -> PolicySpec:
+    spec = policy_version_spec(version)
+    problems = validate_policy(spec)
+    if problems:
+        raise PolicyCompileError(CompileError(problems))
+    return spec
+
+
+@transaction.atomic(durable=True)
+def policy_version_submit(*, version: PolicyVersion, acting_user: AbstractBaseUser) -> PolicyVersion:
+    """draft → in review. The taxonomy must compile; its content digest is fixed here."""
+    version = _lock_version(version)
+    if version.status != PolicyVersionStatus.DRAFT:
+        raise InvalidStateTransition(f"{version} is {version.status}; only drafts can be submitted.")
+    spec = _compile_check(version)
+    PolicyVersion.objects.filter(pk=version.pk)._transition(
+        status=PolicyVersionStatus.IN_REVIEW, submitted_at=timezone.now(),
+        content_sha256=policy_spec_digest(spec))
+    audit_event_record(actor=acting_user, event_type="policy_version.submitted", obj=version)
+    version.refresh_from_db()
+    return version
+
+
+@transaction.atomic(durable=True)
+def policy_version_return_to_draft(*, version: PolicyVersion, acting_user: AbstractBaseUser,
+                                   reason: str) -> PolicyVersion:
+    """in review → draft, with the reviewer's reason."""
+    version = _lock_version(version)
+    if version.status != PolicyVersionStatus.IN_REVIEW:
+        raise InvalidStateTransition(f"{version} is {version.status}; only versions in review "
+                                     "can be returned to draft.")
+    PolicyVersion.objects.filter(pk=version.pk)._transition(
+        status=PolicyVersionStatus.DRAFT, submitted_at=None, content_sha256="")
+    audit_event_record(actor=acting_user, event_type="policy_version.returned", obj=version,
+                       details={"reason": reason})
+    version.refresh_from_db()
+    return version
+
+
+def _makers(version: PolicyVersion) -> set[int]:
+    edits = AuditEvent.objects.filter(
+        object_type=PolicyVersion._meta.label, object_id=str(version.pk),
+        event_type__in=["policy_version.created", "policy_version.edited"]).values_list("actor_id", flat=True)
+    return {version.author_id, *(actor for actor in edits if actor is not None)}
+
+
+@transaction.atomic(durable=True)
+def policy_version_publish(*, version: PolicyVersion, acting_user: AbstractBaseUser) -> PolicyVersion:
+    """in review → published (maker-checker). The previously published version is retired.
+
+    Raises MakerCheckerViolation when the approver wrote or edited the version,
+    PermissionDenied without the publish permission, InvalidStateTransition otherwise.
+    """
+    version = _lock_version(version)
+    if not acting_user.has_perm("policies.publish_policyversion"):
+        raise PermissionDenied(f"{acting_user} may not approve policy versions.")
+    if acting_user.pk in _makers(version):
+        raise MakerCheckerViolation(f"{acting_user} wrote or edited {version} and cannot also "
+                                    "approve it: another approver must publish it.")
+    if version.status != PolicyVersionStatus.IN_REVIEW:
+        raise InvalidStateTransition(f"{version} is {version.status}; submit it for review first.")
+    spec = _compile_check(version)
+    if policy_spec_digest(spec) != version.content_sha256:
+        raise InvalidStateTransition(f"{version} changed after it was submitted; resubmit it.")
+    now = timezone.now()
+    previous = policy_version_published(policy=version.policy)
+    if previous is not None:
+        PolicyVersion.objects.filter(pk=previous.pk)._transition(
+            status=PolicyVersionStatus.RETIRED, retired_at=now)
+        audit_event_record(actor=acting_user, event_type="policy_version.retired", obj=previous,
+                           details={"superseded_by": str(version)})
+    PolicyVersion.objects.filter(pk=version.pk)._transition(
+        status=PolicyVersionStatus.PUBLISHED, approver=acting_user, published_at=now)
+    audit_event_record(actor=acting_user, event_type="policy_version.published", obj=version,
+                       details={"content_sha256": version.content_sha256,
+                                "retired": str(previous) if previous else None})
+    version.refresh_from_db()
+    return version
+
+
+@transaction.atomic(durable=True)
+def policy_version_retire(*, version: PolicyVersion, acting_user: AbstractBaseUser) -> PolicyVersion:
+    version = _lock_version(version)
+    if version.status != PolicyVersionStatus.PUBLISHED:
+        raise InvalidStateTransition(f"{version} is {version.status}; only published versions retire.")
+    if not acting_user.has_perm("policies.publish_policyversion"):
+        raise PermissionDenied(f"{acting_user} may not retire policy versions.")
+    PolicyVersion.objects.filter(pk=version.pk)._transition(
+        status=PolicyVersionStatus.RETIRED, retired_at=timezone.now())
+    audit_event_record(actor=acting_user, event_type="policy_version.retired", obj=version)
+    version.refresh_from_db()
+    return version
+
+
+# --- policies as files ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PolicyImportResult:
+    version: PolicyVersion
+    created: bool
+
+
+@transaction.atomic(durable=True)
+def policy_import(*, text: str, path: str, acting_user: AbstractBaseUser) -> PolicyImportResult:
+    """Create a draft version from a policy file, or return the newest version when its
+    content is identical (re-importing is a no-op). Raises LocatedError naming file, line and
+    field; nothing is written on error."""
+    try:
+        spec = parse_policy_file(text, path=path)
+    except PolicyFileError as exc:
+        raise LocatedError(exc.reason, path=exc.path, line=exc.line, field=exc.field) from exc
+    policy, created_policy = Policy.objects.get_or_create(
+        slug=spec.slug, defaults={"title": spec.title, "owner": acting_user})
+    if created_policy:
+        audit_event_record(actor=acting_user, event_type="policy.created", obj=policy)
+    elif policy.title != spec.title:
+        policy.title = spec.title
+        policy.save(update_fields=["title"])
+        audit_event_record(actor=acting_user, event_type="policy.edited", obj=policy,
+                           details={"title": spec.title})
+    latest = policy.versions.order_by("-number").first()
+    if latest is not None and policy_spec_digest(policy_version_spec(latest)) == policy_spec_digest(spec):
+        return PolicyImportResult(version=latest, created=False)
+    version = _draft_create(policy=policy, spec=spec, acting_user=acting_user, parent=latest,
+                            change_note=f"imported from {Path(path).name}")
+    return PolicyImportResult(version=version, created=True)
+
+
+def policy_export(*, version: PolicyVersion) -> str:
+    return format_policy_file(policy_version_spec(version))
+
+
+# --- prompt versions ----------------------------------------------------------------------------
+
+def template_spec(template_version: PromptTemplateVersion) -> TemplateSpec:
+    return TemplateSpec(key=template_version.template.key, version=template_version.number,
+                        body=template_version.body)
+
+
+def prompt_version_compile(*, policy_version: PolicyVersion, template_version: PromptTemplateVersion,
+                           settings: ModelSettings, acting_user: AbstractBaseUser | None
+                           ) -> tuple[PromptVersion, bool]:
+    """Compile and store; the same inputs return the existing row (``created`` False).
+
+    Raises PolicyCompileError listing every problem with its field.
+    """
+    spec = policy_version_spec(policy_version)
+    try:
+        compiled = compile_prompt(spec, template_spec(template_version), settings,
+                                  count_tokens=token_counter_for(settings.model))
+    except CompileError as exc:
+        raise PolicyCompileError(exc) from exc
+    existing = PromptVersion.objects.filter(sha256=compiled.sha256).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            prompt_version = PromptVersion.objects.create(
+                policy_version=policy_version, template_version=template_version,
+                model=settings.model, temperature=settings.temperature,
+                max_output_tokens=settings.max_output_tokens,
+                reasoning_effort=settings.reasoning_effort or "", seed=settings.seed,
+                context_window=settings.context_window, system_prompt=compiled.system_prompt,
+                user_message_template=compiled.user_message_template,
+                output_schema=compiled.output_schema, token_count=compiled.token_count,
+                token_count_method=compiled.token_count_method, compiler_version=COMPILER_VERSION,
+                sha256=compiled.sha256, created_by=acting_user)
+            audit_event_record(actor=acting_user, event_type="prompt_version.compiled",
+                               obj=prompt_version, details={"sha256": compiled.sha256,
+                                                            "tokens": compiled.token_count})
+    except IntegrityError:
+        # A concurrent compile of the same inputs won the race: same content, same row.
+        return PromptVersion.objects.get(sha256=compiled.sha256), False
+    return prompt_version, True
+
+
+def prompt_version_compile_all(*, policy_version: PolicyVersion, settings: ModelSettings,
+                               acting_user: AbstractBaseUser | None) -> list[tuple[PromptVersion, bool]]:
+    """Compile ``policy_version`` with the newest version of every template."""
+    return [prompt_version_compile(policy_version=policy_version, template_version=tv,
+                                   settings=settings, acting_user=acting_user)
+            for tv in prompt_template_version_latest_list()]

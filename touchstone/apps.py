@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TouchstoneConfig(AppConfig):
+    name = "touchstone"
+    verbose_name = "Audit log"

@@ -1,0 +1,42 @@
+"""The Celery app: JSON only, late acks, queues by kind (llm, sync, freeze, default)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "touchstone.settings")
+
+app = Celery("touchstone")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+QUEUES = ("default", "llm", "sync", "freeze")
+
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_accept_content=["json"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_time_limit=30 * 60,
+    task_soft_time_limit=25 * 60,
+    task_default_queue="default",
+    task_queues=[Queue(name) for name in QUEUES],
+    # Routing by task-name prefix keeps each app's tasks on the queue of their kind.
+    task_routes={
+        "labeling.tasks.llm_*": {"queue": "llm"},
+        "labeling.tasks.sync_*": {"queue": "sync"},
+        "goldsets.tasks.freeze_*": {"queue": "freeze"},
+    },
+    broker_connection_retry_on_startup=True,
+    # Longer than any task may run, so a late-acked message is not redelivered mid-task.
+    broker_transport_options={"visibility_timeout": 60 * 60},
+    result_expires=24 * 60 * 60,
+    worker_hijack_root_logger=False,
+    timezone="UTC",
+)
+app.autodiscover_tasks()

@@ -1,0 +1,143 @@
+"""``make demo``: seed the demo data, start the local stack, print where to look.
+
+Seeding is idempotent: users are created once, policy files whose content is unchanged are
+not imported again, and prompt versions are content-addressed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from policies.compiler import ModelSettings
+from policies.models import PolicyVersion, PolicyVersionStatus
+from policies.services import policy_import, policy_version_publish, policy_version_submit
+from touchstone import devstack
+
+EXAMPLE_POLICIES_DIR = Path(__file__).resolve().parent.parent / "policies" / "example_policies"
+DEMO_PASSWORD = "touchstone-demo"
+DEMO_USERS = (
+    ("admin", None, "superuser: everything"),
+    ("author", "policy author", "writes and edits policy drafts"),
+    ("approver", "policy approver", "reviews and publishes policy versions"),
+    ("ops", "labeling ops", "imports content, runs labeling"),
+    ("pipeline", "pipeline", "reads published prompts and golden sets"),
+)
+DEMO_MODEL = ModelSettings(model="sim-strong", temperature=0.0, max_output_tokens=512, seed=7)
+
+
+def demo_users_ensure() -> list[tuple[str, str, str]]:
+    """Create the demo users once; returns (username, role, what they do)."""
+    User = get_user_model()
+    rows = []
+    for username, group_name, description in DEMO_USERS:
+        user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.is_superuser = group_name is None
+            user.save()
+        if group_name:
+            user.groups.add(Group.objects.get(name=group_name))
+        rows.append((username, group_name or "superuser", description))
+    return rows
+
+
+def demo_policies_publish() -> list[PolicyVersion]:
+    """Import the example policies as ``author`` and publish them as ``approver``."""
+    User = get_user_model()
+    author, approver = User.objects.get(username="author"), User.objects.get(username="approver")
+    published = []
+    for path in sorted(EXAMPLE_POLICIES_DIR.glob("*.md")):
+        version = policy_import(text=path.read_text(), path=str(path), acting_user=author).version
+        if version.status == PolicyVersionStatus.DRAFT:
+            version = policy_version_submit(version=version, acting_user=author)
+        if version.status == PolicyVersionStatus.IN_REVIEW:
+            version = policy_version_publish(version=version, acting_user=approver)
+        published.append(version)
+    return published
+
+
+@dataclass
+class Stack:
+    processes: list[devstack.ManagedProcess] = field(default_factory=list)
+
+    def add(self, process: devstack.ManagedProcess) -> devstack.ManagedProcess:
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+
+@dataclass(frozen=True)
+class DemoPorts:
+    web: int = int(os.environ.get("TOUCHSTONE_DEMO_PORT", "8000"))
+    simulator: int = int(os.environ.get("TOUCHSTONE_SIM_PORT", "8011"))
+    redis: int = int(os.environ.get("TOUCHSTONE_REDIS_PORT", "6390"))
+
+
+def stack_start(stack: Stack, ports: DemoPorts, log: Callable[[str], None]) -> dict[str, str]:
+    """Start Redis (when the broker is ours and down), the simulator, a worker, the web server."""
+    logs = Path(settings.STATE_DIR) / "logs"
+    env = {**os.environ, "TOUCHSTONE_ENV": os.environ.get("TOUCHSTONE_ENV", "demo"),
+           "DJANGO_SETTINGS_MODULE": "touchstone.settings",
+           "OPENAI_BASE_URL": f"http://127.0.0.1:{ports.simulator}/v1"}
+    broker = settings.CELERY_BROKER_URL
+    if not devstack.redis_ping(broker):
+        if broker != f"redis://127.0.0.1:{ports.redis}/0":
+            raise RuntimeError(f"the broker {broker} does not answer; start it or unset CELERY_BROKER_URL")
+        log(f"starting Redis on 127.0.0.1:{ports.redis} ({devstack.redis_server_binary()})")
+        stack.add(devstack.start_redis(port=ports.redis, workdir=Path(settings.STATE_DIR) / "redis",
+                                       log_path=logs / "redis.log"))
+    for name, port in (("web server", ports.web), ("LLM simulator", ports.simulator)):
+        if devstack.port_is_open(port):
+            raise RuntimeError(f"port {port} for the {name} is already in use: stop what holds it "
+                               f"or choose another port (see the README's configuration table)")
+    log(f"starting the LLM SIMULATOR on 127.0.0.1:{ports.simulator}")
+    stack.add(devstack.start_simulator(port=ports.simulator, log_path=logs / "simulator.log", env=env))
+    log("starting a Celery worker (queues default, llm, sync, freeze)")
+    worker = stack.add(devstack.start_celery_worker(env=env, log_path=logs / "worker.log",
+                                                    queues=["default", "llm", "sync", "freeze"],
+                                                    concurrency=2, hostname="demo"))
+    log(f"starting the web server on 127.0.0.1:{ports.web}")
+    web = stack.add(devstack.ManagedProcess(
+        "web", devstack.python_argv("manage.py", "runserver", f"127.0.0.1:{ports.web}", "--noreload",
+                                    "--insecure"), log_path=logs / "web.log", env=env))
+    devstack.wait_until(lambda: devstack.http_ok(f"http://127.0.0.1:{ports.web}/health"), timeout=60,
+                        what="web server", process=web)
+    return {"web": f"http://127.0.0.1:{ports.web}", "llm": env["OPENAI_BASE_URL"], "logs": str(logs),
+            "worker_log": str(worker.log_path)}
+
+
+def prompts_compile_on_worker(versions: list[PolicyVersion], timeout: float = 120) -> dict[str, list[str]]:
+    """Compile every published version on the Celery worker, as production would."""
+    from policies.tasks import prompt_version_compile_all_task
+
+    pending = {str(v): prompt_version_compile_all_task.delay(v.pk, DEMO_MODEL.__dict__) for v in versions}
+    return {name: result.get(timeout=timeout) for name, result in pending.items()}
+
+
+def wait_for_interrupt(stack: Stack) -> None:
+    stopping = {"now": False}
+
+    def request_stop(signum: int, frame: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    while not stopping["now"]:
+        for process in stack.processes:
+            if process.popen.poll() is not None:
+                raise RuntimeError(f"{process.name} exited unexpectedly; see {process.log_path}\n"
+                                   f"{process.log_tail()}")
+        time.sleep(0.5)

@@ -1,0 +1,71 @@
+"""One error family for the whole product.
+
+Services raise ``ApplicationError`` subclasses; the DRF handler turns them into
+``{"code", "message", "extra"}``; commands print one line and exit non-zero; the admin
+shows them with ``message_user(..., level=ERROR)``. Unknown errors stay 500s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class ApplicationError(Exception):
+    code = "application_error"
+    status = 400
+
+    def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
+
+
+class NotFound(ApplicationError):
+    code = "not_found"
+    status = 404
+
+
+class PermissionDenied(ApplicationError):
+    code = "permission_denied"
+    status = 403
+
+
+class InvalidStateTransition(ApplicationError):
+    code = "invalid_state_transition"
+    status = 409
+
+
+class ImmutableObject(ApplicationError):
+    """Raised by any path that would change something published, used or frozen."""
+
+    code = "immutable"
+    status = 409
+
+
+class LocatedError(ApplicationError):
+    """Bad input with its location: ``PATH:LINE: field: reason`` (any part may be unknown)."""
+
+    code = "invalid_input"
+
+    def __init__(
+        self, reason: str, *, path: str | None = None, line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path, self.line, self.field, self.reason = path, line, field, reason
+        where = ":".join(str(p) for p in (path, line) if p is not None)
+        parts = [p for p in (where, field) if p]
+        super().__init__(
+            ": ".join([*parts, reason]),
+            extra={"path": path, "line": line, "field": field, "reason": reason},
+        )
+
+
+def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return Response(
+            {"code": exc.code, "message": exc.message, "extra": exc.extra}, status=exc.status
+        )
+    return exception_handler(exc, context)

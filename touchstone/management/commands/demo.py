@@ -1,0 +1,50 @@
+"""``python manage.py demo``: what ``make demo`` runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from touchstone import demo
+
+
+class Command(BaseCommand):
+    help = "Seed the demo, start Redis, the LLM simulator, a Celery worker and the web server."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--exit-when-ready", action="store_true",
+                            help="stop everything once the demo is up (for tests)")
+
+    def handle(self, *args: Any, exit_when_ready: bool = False, **options: Any) -> None:
+        say = self.stdout.write
+        call_command("migrate", interactive=False, verbosity=0)
+        users = demo.demo_users_ensure()
+        versions = demo.demo_policies_publish()
+        stack = demo.Stack()
+        try:
+            urls = demo.stack_start(stack, demo.DemoPorts(), lambda m: say(f"· {m}"))
+            compiled = demo.prompts_compile_on_worker(versions)
+            say("")
+            say(self.style.SUCCESS("Touchstone demo is up."))
+            say(f"  Admin:          {urls['web']}/admin/")
+            say(f"  LLM endpoint:   {urls['llm']}  (SIMULATOR: models are sim-*, every answer is simulated)")
+            say(f"  Logs:           {urls['logs']}")
+            say(f"  Logins (password '{demo.DEMO_PASSWORD}' for each):")
+            for username, role, description in users:
+                say(f"    {username:<10} {role:<16} {description}")
+            say("  Published policies and their prompt versions (compiled on the Celery worker):")
+            for version in versions:
+                shas = ", ".join(sha[:12] for sha in compiled[str(version)])
+                say(f"    {str(version):<18} {version.get_status_display():<10} prompts: {shas}")
+            if exit_when_ready:
+                return
+            say("Press Ctrl-C to stop every process the demo started.")
+            demo.wait_for_interrupt(stack)
+        except (RuntimeError, TimeoutError) as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            say("stopping…")
+            stack.stop()
+            say("stopped.")
