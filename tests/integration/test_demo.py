@@ -1,0 +1,61 @@
+"""``manage.py demo`` (what ``make demo`` runs) comes up, serves the admin, and Ctrl-C stops
+every process it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from touchstone import devstack
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:
+    web, sim, redis = devstack.free_port(), devstack.free_port(), devstack.free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env.update(TOUCHSTONE_ENV="demo", TOUCHSTONE_STATE_DIR=str(tmp_path), TOUCHSTONE_DEMO_PORT=str(web),
+               TOUCHSTONE_SIM_PORT=str(sim), TOUCHSTONE_REDIS_PORT=str(redis),
+               CELERY_BROKER_URL=f"redis://127.0.0.1:{redis}/0")
+    env.pop("CELERY_RESULT_BACKEND", None)
+    log = tmp_path / "demo.out"
+    with log.open("w") as out:
+        demo = subprocess.Popen([sys.executable, "manage.py", "demo"], cwd=REPO, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while "Press Ctrl-C" not in log.read_text():
+            assert demo.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        output = log.read_text()
+        assert f"Admin:          http://127.0.0.1:{web}/admin/" in output
+        assert "SIMULATOR" in output and "password 'touchstone-demo'" in output
+        for slug in ("adult-content", "harassment", "misinformation", "self-harm"):
+            assert f"{slug}@1" in output
+        assert output.count("Published  prompts:") == 4
+        with urllib.request.urlopen(f"http://127.0.0.1:{web}/admin/login/", timeout=5) as response:
+            assert response.status == 200 and b"Touchstone" in response.read()
+
+        children = psutil.Process(demo.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "redis-server" in names and "celery" in names and "labeling.simulator" in names
+        os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C does to the foreground process group
+        assert demo.wait(timeout=60) == 0, log.read_text()
+        time.sleep(0.5)
+        alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        assert alive == [], [c.cmdline() for c in alive]
+        assert "stopped." in log.read_text()
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
