@@ -180,3 +180,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Content import limits. A bad image fails its item, never the import.
+CONTENT_PARTS = env_list("CONTENT_PARTS", [
+    "query", "response", "context", "text", "prompt", "title", "user", "agent", "prev_user", "prev_agent",
+])
+CONTENT_MAX_PART_CHARS = int(os.environ.get("CONTENT_MAX_PART_CHARS", "100000"))
+CONTENT_MAX_IMAGES = int(os.environ.get("CONTENT_MAX_IMAGES", "8"))
+CONTENT_IMAGE_MAX_BYTES = int(os.environ.get("CONTENT_IMAGE_MAX_BYTES", str(20 * 1024 * 1024)))
+CONTENT_IMAGE_MAX_PIXELS = int(os.environ.get("CONTENT_IMAGE_MAX_PIXELS", "40000000"))
+CONTENT_IMAGE_MAX_SIDE = int(os.environ.get("CONTENT_IMAGE_MAX_SIDE", "2048"))
+CONTENT_IMAGE_THUMBNAIL_SIDE = int(os.environ.get("CONTENT_IMAGE_THUMBNAIL_SIDE", "256"))
+CONTENT_IMAGE_HOSTS = env_list("CONTENT_IMAGE_HOSTS", [])
+# Only for a local test server: lets allow-listed hosts resolve to loopback/private addresses.
+CONTENT_IMAGE_ALLOW_PRIVATE_ADDRESSES = env_bool("CONTENT_IMAGE_ALLOW_PRIVATE_ADDRESSES", False)
+CONTENT_IMAGE_TIMEOUT_SECONDS = float(os.environ.get("CONTENT_IMAGE_TIMEOUT_SECONDS", "10"))
