@@ -80,7 +80,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "labeling ops": [
         "policies.view_policy", "policies.view_policyversion", "policies.view_promptversion",
         "policies.view_prompttemplate", "policies.view_prompttemplateversion",
-        "touchstone.view_auditevent",
+        "touchstone.view_auditevent", "labeling.view_contentitem", "labeling.view_contentimport",
+        "labeling.view_sample", "labeling.add_sample",
     ],
     "pipeline": ["policies.view_policy", "policies.view_policyversion", "policies.view_promptversion"],
 }
