@@ -100,6 +100,30 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def celery_point_at(url: str | None, backend: str | None) -> None:
+    """Point the Celery app at a broker and result backend, dropping connections it cached."""
+    from touchstone.celery import app
+
+    app.conf.broker_url, app.conf.result_backend = url, backend
+    app._local.__dict__.pop("backend", None)
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def eager_celery(settings, redis_url):
+    """Tasks run in-process; the rate limiter still uses the session's real Redis."""
+    from touchstone.celery import app
+
+    settings.CELERY_BROKER_URL = redis_url
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates, app.conf.broker_url, app.conf.result_backend
+    celery_point_at(redis_url, redis_url)
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved[:2]
+    celery_point_at(*saved[2:])
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db, redis_url, tmp_path, settings):
     """A real ``celery worker`` process on the session's Redis, using the test database."""
@@ -107,8 +131,7 @@ def celery_worker_process(transactional_db, redis_url, tmp_path, settings):
 
     saved = (app.conf.broker_url, app.conf.result_backend)
     settings.CELERY_BROKER_URL = redis_url
-    app.conf.broker_url = redis_url
-    app.conf.result_backend = redis_url
+    celery_point_at(redis_url, redis_url)
     env = child_env(CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url)
     process = devstack.start_celery_worker(env=env, log_path=tmp_path / "worker.log",
                                            queues=["default", "llm", "sync", "freeze"])
@@ -118,7 +141,7 @@ def celery_worker_process(transactional_db, redis_url, tmp_path, settings):
         yield process
     finally:
         process.stop()
-        app.conf.broker_url, app.conf.result_backend = saved
+        celery_point_at(*saved)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,200 @@
+"""Call an OpenAI-compatible endpoint for many (item, voter) pairs with ``AsyncOpenAI``:
+bounded concurrency, the shared rate limiter, retries with exponential backoff and jitter
+that honour Retry-After, and schema validation of every answer. No Django here: the caller
+turns results into rows.
+
+Outcomes per pair: ``ok``; ``failed`` (invalid output or a non-retryable error after the
+allowed attempts: stored with the raw text and the reason); ``pending`` (transient errors
+such as 429, 5xx, timeouts or a connection failure used every attempt: nothing is stored and
+the pair is tried again later, so an endpoint outage never turns into failed items).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import openai
+
+from labeling.llm.output import InvalidLLMOutput, parse_judgement
+from labeling.llm.ratelimit import RateLimiter
+
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    key: str
+    base_url: str
+    api_key: str
+    max_concurrency: int
+    requests_per_minute: int
+    tokens_per_minute: int
+    timeout_seconds: float
+    price_input: Decimal  # per million tokens
+    price_cached_input: Decimal
+    price_output: Decimal
+
+
+@dataclass
+class Work:
+    item_id: int
+    voter_id: int
+    model: str
+    messages: list[dict[str, Any]]
+    temperature: float
+    seed: int | None
+    max_output_tokens: int
+    reasoning_effort: str | None
+    estimated_tokens: int
+
+
+@dataclass
+class CallRecord:
+    attempt: int
+    outcome: str
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: int = 0
+    cost: Decimal = Decimal(0)
+
+
+@dataclass
+class WorkResult:
+    item_id: int
+    voter_id: int
+    status: str  # ok | failed | pending
+    label: str = ""
+    confidence: float | None = None
+    rationale: str = ""
+    violated_rule_ids: list[str] = field(default_factory=list)
+    raw_response: str = ""
+    error: str = ""
+    calls: list[CallRecord] = field(default_factory=list)
+    simulated: bool = False
+
+    def total(self, name: str) -> Any:
+        return sum(getattr(c, name) for c in self.calls)
+
+
+def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
+    if retry_after is not None:
+        return retry_after + random.uniform(0, 0.25)
+    return min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+
+
+def call_cost(endpoint: EndpointConfig, input_tokens: int, cached: int, output: int) -> Decimal:
+    million = Decimal(1_000_000)
+    return ((Decimal(input_tokens - cached) * endpoint.price_input + Decimal(cached) * endpoint.price_cached_input
+             + Decimal(output) * endpoint.price_output) / million)
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+async def _judge(client: openai.AsyncOpenAI, endpoint: EndpointConfig, work: Work, schema: dict[str, Any],
+                 limiter: RateLimiter | None, semaphore: asyncio.Semaphore, max_attempts: int,
+                 should_stop: Callable[[], bool]) -> WorkResult:
+    result = WorkResult(work.item_id, work.voter_id, "pending")
+    kwargs: dict[str, Any] = {
+        "model": work.model, "messages": work.messages, "temperature": work.temperature,
+        "max_tokens": work.max_output_tokens,
+        "response_format": {"type": "json_schema",
+                            "json_schema": {"name": "judgement", "schema": schema, "strict": True}},
+    }
+    if work.seed is not None:
+        kwargs["seed"] = work.seed
+    if work.reasoning_effort:
+        kwargs["reasoning_effort"] = work.reasoning_effort
+    transient = False
+    for attempt in range(1, max_attempts + 1):
+        if should_stop():
+            return result
+        if limiter is not None:
+            await limiter.acquire(work.estimated_tokens)
+        started = time.monotonic()
+        retry_after: float | None = None
+        async with semaphore:
+            try:
+                raw = await client.chat.completions.with_raw_response.create(**kwargs)
+                response = raw.parse()
+            except openai.RateLimitError as exc:
+                transient, retry_after, outcome = True, _retry_after(exc), "rate_limited"
+                result.error = f"429 rate limited: {exc.message}"
+            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+                transient, outcome = True, "timeout" if isinstance(exc, openai.APITimeoutError) else "unreachable"
+                result.error = f"{outcome}: {exc}"
+            except openai.APIStatusError as exc:
+                outcome = f"http_{exc.status_code}"
+                result.error = f"HTTP {exc.status_code}: {exc.message}"
+                if exc.status_code >= 500 or exc.status_code in (408, 409):
+                    transient, retry_after = True, _retry_after(exc)
+                else:  # 4xx: the request itself is wrong; retrying cannot help
+                    elapsed = int((time.monotonic() - started) * 1000)
+                    result.calls.append(CallRecord(attempt, outcome, latency_ms=elapsed))
+                    result.status = "failed"
+                    return result
+            else:
+                latency = int((time.monotonic() - started) * 1000)
+                usage = response.usage
+                details = getattr(usage, "prompt_tokens_details", None) if usage else None
+                tokens_in = usage.prompt_tokens if usage else 0
+                cached = (getattr(details, "cached_tokens", 0) or 0) if details else 0
+                tokens_out = usage.completion_tokens if usage else 0
+                record = CallRecord(attempt, "ok", tokens_in, cached, tokens_out, latency,
+                                    call_cost(endpoint, tokens_in, cached, tokens_out))
+                result.simulated = raw.headers.get("x-touchstone-simulator") == "1" or \
+                    response.system_fingerprint == "touchstone-simulator"
+                choice = response.choices[0]
+                result.raw_response = choice.message.content or choice.message.refusal or ""
+                try:
+                    parsed = parse_judgement(choice.message.content, finish_reason=choice.finish_reason,
+                                             refusal=choice.message.refusal, schema=schema)
+                except InvalidLLMOutput as exc:
+                    record.outcome = "invalid_output"
+                    result.calls.append(record)
+                    result.error, transient = f"invalid output: {exc}", False
+                    continue
+                result.calls.append(record)
+                result.status, result.error = "ok", ""
+                result.label, result.confidence = parsed.label, parsed.confidence
+                result.rationale, result.violated_rule_ids = parsed.rationale, parsed.violated_rule_ids
+                return result
+        result.calls.append(CallRecord(attempt, outcome, latency_ms=int((time.monotonic() - started) * 1000)))
+        if attempt < max_attempts:
+            await asyncio.sleep(backoff_seconds(attempt, retry_after))
+    # Out of attempts: invalid output is the model's failure; transient trouble is not.
+    result.status = "pending" if transient else "failed"
+    return result
+
+
+async def execute(work: list[Work], *, endpoint: EndpointConfig, schema: dict[str, Any],
+                  limiter: RateLimiter | None, max_attempts: int, should_stop: Callable[[], bool],
+                  on_result: Callable[[WorkResult], Awaitable[None]] | None = None) -> list[WorkResult]:
+    """Judge every pair; at most ``endpoint.max_concurrency`` requests in flight."""
+    semaphore = asyncio.Semaphore(endpoint.max_concurrency)
+    limits = httpx.Limits(max_connections=endpoint.max_concurrency, max_keepalive_connections=endpoint.max_concurrency)
+    async with openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, max_retries=0,
+                                  timeout=endpoint.timeout_seconds,
+                                  http_client=httpx.AsyncClient(limits=limits, timeout=endpoint.timeout_seconds)
+                                  ) as client:
+        async def one(item: Work) -> WorkResult:
+            outcome = await _judge(client, endpoint, item, schema, limiter, semaphore, max_attempts, should_stop)
+            if on_result is not None:
+                await on_result(outcome)
+            return outcome
+
+        return list(await asyncio.gather(*(one(w) for w in work)))
