@@ -103,8 +103,12 @@ def stack_start(stack: Stack, ports: DemoPorts, log: Callable[[str], None]) -> d
         if devstack.port_is_open(port):
             raise RuntimeError(f"port {port} for the {name} is already in use: stop what holds it "
                                f"or choose another port (see the README's configuration table)")
-    log(f"starting the LLM SIMULATOR on 127.0.0.1:{ports.simulator}")
-    stack.add(devstack.start_simulator(port=ports.simulator, log_path=logs / "simulator.log", env=env))
+    from touchstone.demo_pipeline import demo_files_prepare
+
+    _, answer_key = demo_files_prepare(Path(settings.STATE_DIR) / "demo")
+    log(f"starting the LLM SIMULATOR on 127.0.0.1:{ports.simulator} (answer key from ConvAbuse annotations)")
+    stack.add(devstack.start_simulator(port=ports.simulator, log_path=logs / "simulator.log", env=env,
+                                       extra_args=["--answer-key", str(answer_key)]))
     log("starting a Celery worker (queues default, llm, sync, freeze)")
     worker = stack.add(devstack.start_celery_worker(env=env, log_path=logs / "worker.log",
                                                     queues=["default", "llm", "sync", "freeze"],

@@ -44,8 +44,12 @@ def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> No
         for slug in ("adult-content", "harassment", "misinformation", "self-harm"):
             assert f"{slug}@1" in output
         assert output.count("Published  prompts:") == 4
+        assert "content import: 4185 imported" in output
+        assert "Labeling run [SIMULATED VOTERS]: demo-convabuse-harassment is finished: 900 judgements ok" in output
+        run_page = next(line.split()[-1] for line in output.splitlines() if "Run page:" in line)
         with urllib.request.urlopen(f"http://127.0.0.1:{web}/admin/login/", timeout=5) as response:
             assert response.status == 200 and b"Touchstone" in response.read()
+        assert run_page.startswith(f"http://127.0.0.1:{web}/runs/")
 
         children = psutil.Process(demo.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)

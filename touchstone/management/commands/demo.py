@@ -7,7 +7,9 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from labeling.selectors import labeling_run_progress
 from touchstone import demo
+from touchstone.demo_pipeline import demo_run
 
 
 class Command(BaseCommand):
@@ -26,6 +28,8 @@ class Command(BaseCommand):
         try:
             urls = demo.stack_start(stack, demo.DemoPorts(), lambda m: say(f"· {m}"))
             compiled = demo.prompts_compile_on_worker(versions)
+            run = demo_run(simulator_url=urls["llm"], log=lambda m: say(f"· {m}"))
+            progress = labeling_run_progress(run=run)
             say("")
             say(self.style.SUCCESS("Touchstone demo is up."))
             say(f"  Admin:          {urls['web']}/admin/")
@@ -38,6 +42,10 @@ class Command(BaseCommand):
             for version in versions:
                 shas = ", ".join(sha[:12] for sha in compiled[str(version)])
                 say(f"    {str(version):<18} {version.get_status_display():<10} prompts: {shas}")
+            say(f"  Labeling run [SIMULATED VOTERS]: {run.name} is {progress.status}: "
+                f"{progress.ok} judgements ok, {progress.failed} failed; decisions "
+                + ", ".join(f"{k} {v}" for k, v in sorted(progress.outcomes.items())))
+            say(f"  Run page:       {urls['web']}/runs/{run.pk}/")
             if exit_when_ready:
                 return
             say("Press Ctrl-C to stop every process the demo started.")
