@@ -37,6 +37,9 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": 60 * 60},
     result_expires=24 * 60 * 60,
     worker_hijack_root_logger=False,
+    # A run whose workers went quiet (a crash, a lost message) has its pending work re-queued.
+    beat_schedule={"llm-runs-watchdog": {"task": "labeling.tasks.llm_runs_watchdog", "schedule": 120.0,
+                                         "kwargs": {"stale_after_seconds": 300}}},
     timezone="UTC",
 )
 app.autodiscover_tasks()

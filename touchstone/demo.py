@@ -109,10 +109,11 @@ def stack_start(stack: Stack, ports: DemoPorts, log: Callable[[str], None]) -> d
     log(f"starting the LLM SIMULATOR on 127.0.0.1:{ports.simulator} (answer key from ConvAbuse annotations)")
     stack.add(devstack.start_simulator(port=ports.simulator, log_path=logs / "simulator.log", env=env,
                                        extra_args=["--answer-key", str(answer_key)]))
-    log("starting a Celery worker (queues default, llm, sync, freeze)")
+    log("starting a Celery worker with beat (queues default, llm, sync, freeze)")
     worker = stack.add(devstack.start_celery_worker(env=env, log_path=logs / "worker.log",
                                                     queues=["default", "llm", "sync", "freeze"],
-                                                    concurrency=2, hostname="demo"))
+                                                    concurrency=2, hostname="demo",
+                                                    beat_schedule=Path(settings.STATE_DIR) / "celerybeat-schedule"))
     log(f"starting the web server on 127.0.0.1:{ports.web}")
     web = stack.add(devstack.ManagedProcess(
         "web", devstack.python_argv("manage.py", "runserver", f"127.0.0.1:{ports.web}", "--noreload",

@@ -150,10 +150,13 @@ def start_simulator(*, port: int, log_path: Path, extra_args: Sequence[str] = ()
 
 
 def start_celery_worker(*, env: dict[str, str], log_path: Path, queues: Sequence[str],
-                        concurrency: int = 1, hostname: str = "worker") -> ManagedProcess:
+                        concurrency: int = 1, hostname: str = "worker",
+                        beat_schedule: Path | None = None) -> ManagedProcess:
     argv = python_argv(
         "-m", "celery", "-A", "touchstone", "worker", "--loglevel", "INFO",
         "--queues", ",".join(queues), "--concurrency", str(concurrency),
         "--hostname", f"{hostname}@%h", "--without-gossip", "--without-mingle",
     )
+    if beat_schedule is not None:  # one process runs the periodic tasks too (demo, single machine)
+        argv += ["--beat", "--schedule", str(beat_schedule)]
     return ManagedProcess("celery-worker", argv, log_path=log_path, env=env)

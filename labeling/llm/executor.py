@@ -129,8 +129,11 @@ async def _judge(client: openai.AsyncOpenAI, endpoint: EndpointConfig, work: Wor
         retry_after: float | None = None
         async with semaphore:
             try:
-                raw = await client.chat.completions.with_raw_response.create(**kwargs)
-                response = raw.parse()
+                # The client's low-level post: the same auth, errors and timeouts as
+                # chat.completions.create, without its per-call TypedDict transform of the
+                # messages and schema, which costs milliseconds of CPU per request.
+                raw = await client.post("/chat/completions", body=kwargs, cast_to=httpx.Response)
+                response = raw.json()
             except openai.RateLimitError as exc:
                 transient, retry_after, outcome = True, _retry_after(exc), "rate_limited"
                 result.error = f"429 rate limited: {exc.message}"
@@ -147,22 +150,26 @@ async def _judge(client: openai.AsyncOpenAI, endpoint: EndpointConfig, work: Wor
                     result.calls.append(CallRecord(attempt, outcome, latency_ms=elapsed))
                     result.status = "failed"
                     return result
+            except ValueError as exc:  # a 200 whose body is not JSON: a broken proxy or server
+                transient, outcome = True, "bad_body"
+                result.error = f"unreadable response body: {exc}"
             else:
                 latency = int((time.monotonic() - started) * 1000)
-                usage = response.usage
-                details = getattr(usage, "prompt_tokens_details", None) if usage else None
-                tokens_in = usage.prompt_tokens if usage else 0
-                cached = (getattr(details, "cached_tokens", 0) or 0) if details else 0
-                tokens_out = usage.completion_tokens if usage else 0
+                usage = response.get("usage") or {}
+                tokens_in = int(usage.get("prompt_tokens") or 0)
+                cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+                tokens_out = int(usage.get("completion_tokens") or 0)
                 record = CallRecord(attempt, "ok", tokens_in, cached, tokens_out, latency,
                                     call_cost(endpoint, tokens_in, cached, tokens_out))
                 result.simulated = raw.headers.get("x-touchstone-simulator") == "1" or \
-                    response.system_fingerprint == "touchstone-simulator"
-                choice = response.choices[0]
-                result.raw_response = choice.message.content or choice.message.refusal or ""
+                    response.get("system_fingerprint") == "touchstone-simulator"
+                choices = response.get("choices") or [{}]
+                message = choices[0].get("message") or {}
+                finish_reason = choices[0].get("finish_reason")
+                result.raw_response = message.get("content") or message.get("refusal") or ""
                 try:
-                    parsed = parse_judgement(choice.message.content, finish_reason=choice.finish_reason,
-                                             refusal=choice.message.refusal, schema=schema)
+                    parsed = parse_judgement(message.get("content"), finish_reason=finish_reason,
+                                             refusal=message.get("refusal"), schema=schema)
                 except InvalidLLMOutput as exc:
                     record.outcome = "invalid_output"
                     result.calls.append(record)

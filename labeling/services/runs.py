@@ -332,7 +332,8 @@ def labeling_run_chunk_execute(*, run_id: int, item_ids: list[int], redis_url: s
     by_endpoint: dict[int, list[Work]] = defaultdict(list)
     for item in items:
         messages = _messages(prompt, item)
-        estimate = prompt.token_count + _estimate_tokens(sum(len(v) for v in item.parts.values()), item.images.count())
+        estimate = prompt.token_count + _estimate_tokens(sum(len(v) for v in item.parts.values()),
+                                                         len(item.images.all()))
         for voter in voters:
             if (item.pk, voter.pk) in done:
                 continue

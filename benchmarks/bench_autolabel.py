@@ -1,0 +1,111 @@
+"""Auto-labeling throughput against the simulator (latency L = 200 ms) with total concurrency
+C = 64: achieved calls/s divided by the ceiling C / L. Real Redis, real Celery worker
+processes, SQLite by default or DATABASE_URL (PostgreSQL) when set.
+
+    python benchmarks/bench_autolabel.py [--items 10000] [--voters 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+STATE = Path(tempfile.mkdtemp(prefix="touchstone-bench-"))
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{STATE / 'bench.sqlite3'}")
+os.environ.update(TOUCHSTONE_STATE_DIR=str(STATE), DJANGO_SETTINGS_MODULE="touchstone.settings",
+                  TOUCHSTONE_ENV="demo", LOG_LEVEL="WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+import psutil  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from touchstone import devstack  # noqa: E402
+
+LATENCY_MS, CONCURRENCY, PROCESSES = 200, 64, 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--voters", type=int, default=2)
+    parser.add_argument("--chunk-size", type=int, default=250)
+    args = parser.parse_args()
+    calls = args.items * args.voters
+    call_command("migrate", verbosity=0)
+
+    from labeling.models import ContentItem, LabelingRun, LLMEndpoint, RunStatus
+    from labeling.services.runs import VoterSpec, labeling_run_create, labeling_run_start
+    from labeling.services.sampling import sample_create
+    from policies.compiler import ModelSettings
+    from policies.models import PromptTemplateVersion
+    from policies.services import policy_import, prompt_version_compile
+    from touchstone.celery import app
+    from touchstone.demo import demo_users_ensure
+
+    demo_users_ensure()
+    from django.contrib.auth import get_user_model
+
+    author = get_user_model().objects.get(username="author")
+    version = policy_import(text=(ROOT / "policies/example_policies/harassment.md").read_text(), path="harassment.md",
+                            acting_user=author).version
+    prompt, _ = prompt_version_compile(
+        policy_version=version, template_version=PromptTemplateVersion.objects.get(template__key="json_classifier"),
+        settings=ModelSettings(model="sim-strong"), acting_user=None)
+    ContentItem.objects.bulk_create((ContentItem(source="bench", external_id=str(i), content_sha256=f"{i:064d}",
+                                                 parts={"text": f"benchmark message number {i}"})
+                                     for i in range(args.items)), batch_size=2000)
+    sample = sample_create(name="bench", method="uniform", size=args.items, seed=1)
+
+    redis_port, sim_port = devstack.free_port(), devstack.free_port()
+    broker = f"redis://127.0.0.1:{redis_port}/0"
+    app.conf.broker_url = app.conf.result_backend = broker
+    stack = [devstack.start_redis(port=redis_port, workdir=STATE / "redis", log_path=STATE / "redis.log")]
+    env = {**os.environ, "CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": broker}
+    try:
+        stack.append(devstack.start_simulator(port=sim_port, log_path=STATE / "sim.log", env=env,
+                                              extra_args=["--latency-ms", str(LATENCY_MS)]))
+        endpoint = LLMEndpoint.objects.create(
+            name="sim", base_url=f"http://127.0.0.1:{sim_port}/v1", is_simulator=True,
+            max_concurrency=CONCURRENCY // PROCESSES, requests_per_minute=10_000_000, tokens_per_minute=10**12)
+        worker = devstack.start_celery_worker(env=env, log_path=STATE / "worker.log", queues=["llm", "default"],
+                                              concurrency=PROCESSES)
+        stack.append(worker)
+        devstack.wait_until(lambda: bool(app.control.ping(timeout=0.5)), timeout=60, what="worker", process=worker)
+        run = labeling_run_create(name="bench", sample=sample, prompt_version=prompt, chunk_size=args.chunk_size,
+                                  voters=[VoterSpec(endpoint, "sim-strong", seed=i) for i in range(args.voters)])
+        peak_rss = 0.0
+        started = time.perf_counter()
+        labeling_run_start(run=run)
+        while True:
+            run.refresh_from_db()
+            if run.status != RunStatus.RUNNING:
+                break
+            rss = sum(p.memory_info().rss for p in [psutil.Process(worker.pid),
+                                                    *psutil.Process(worker.pid).children(recursive=True)])
+            peak_rss = max(peak_rss, rss / 2**20)
+            time.sleep(0.5)
+        elapsed = time.perf_counter() - started
+        done = LabelingRun.objects.get(pk=run.pk).judgements.count()
+        assert run.status == RunStatus.FINISHED and done == calls, (run.status, run.status_detail, done)
+    finally:
+        for process in reversed(stack):
+            process.stop()
+    rate = calls / elapsed
+    ceiling = CONCURRENCY / (LATENCY_MS / 1000)
+    engine = "postgresql" if "postgres" in os.environ["DATABASE_URL"] else "sqlite"
+    print(f"{calls} calls ({args.items} items × {args.voters} voters) in {elapsed:.1f} s on {engine}: "
+          f"{rate:.0f} calls/s, ceiling C/L = {ceiling:.0f}; peak worker RSS {peak_rss:.0f} MB "
+          f"({PROCESSES} processes)")
+    print(f"BENCH autolabel_throughput {rate:.0f} calls/s ratio={rate / ceiling:.2f} target=0.9")
+
+
+if __name__ == "__main__":
+    main()
