@@ -27,6 +27,7 @@ from labeling.llm.ratelimit import RateLimiter
 
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
+CONNECTIONS_PER_CLIENT = 4
 
 
 @dataclass(frozen=True)
@@ -193,15 +194,24 @@ async def execute(work: list[Work], *, endpoint: EndpointConfig, schema: dict[st
                   on_result: Callable[[WorkResult], Awaitable[None]] | None = None) -> list[WorkResult]:
     """Judge every pair; at most ``endpoint.max_concurrency`` requests in flight."""
     semaphore = asyncio.Semaphore(endpoint.max_concurrency)
-    limits = httpx.Limits(max_connections=endpoint.max_concurrency, max_keepalive_connections=endpoint.max_concurrency)
-    async with openai.AsyncOpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, max_retries=0,
-                                  timeout=endpoint.timeout_seconds,
-                                  http_client=httpx.AsyncClient(limits=limits, timeout=endpoint.timeout_seconds)
-                                  ) as client:
-        async def one(item: Work) -> WorkResult:
+    # httpcore scans every pooled connection for each request, so one big pool costs CPU in
+    # proportion to its size; small pools of CONNECTIONS_PER_CLIENT keep that scan short.
+    shards = max(1, -(-endpoint.max_concurrency // CONNECTIONS_PER_CLIENT))
+    per_shard = -(-endpoint.max_concurrency // shards)
+    clients = [openai.AsyncOpenAI(
+        base_url=endpoint.base_url, api_key=endpoint.api_key, max_retries=0, timeout=endpoint.timeout_seconds,
+        http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=per_shard,
+                                                          max_keepalive_connections=per_shard),
+                                      timeout=endpoint.timeout_seconds)) for _ in range(shards)]
+    try:
+        async def one(index: int, item: Work) -> WorkResult:
+            client = clients[index % shards]
             outcome = await _judge(client, endpoint, item, schema, limiter, semaphore, max_attempts, should_stop)
             if on_result is not None:
                 await on_result(outcome)
             return outcome
 
-        return list(await asyncio.gather(*(one(w) for w in work)))
+        return list(await asyncio.gather(*(one(i, w) for i, w in enumerate(work))))
+    finally:
+        for client in clients:
+            await client.close()
