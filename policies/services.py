@@ -81,7 +81,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "policies.view_policy", "policies.view_policyversion", "policies.view_promptversion",
         "policies.view_prompttemplate", "policies.view_prompttemplateversion",
         "touchstone.view_auditevent", "labeling.view_contentitem", "labeling.view_contentimport",
-        "labeling.view_sample", "labeling.add_sample",
+        "labeling.view_sample", "labeling.add_sample", "labeling.view_llmendpoint", "labeling.add_llmendpoint",
+        "labeling.change_llmendpoint", "labeling.view_labelingrun", "labeling.change_labelingrun",
+        "labeling.view_judgement", "labeling.view_itemdecision",
     ],
     "pipeline": ["policies.view_policy", "policies.view_policyversion", "policies.view_promptversion"],
 }
@@ -109,7 +111,10 @@ def role_groups_grant_permissions() -> None:
         wanted = []
         for perm in perms:
             app_label, codename = perm.split(".")
-            wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
+            found = list(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
+            if not found:  # a typo or a renamed model must not silently shrink a role
+                raise LookupError(f"role {group_name!r}: no permission {perm!r}")
+            wanted.extend(found)
         group.permissions.set(wanted)
 
 

@@ -10,7 +10,14 @@ from typing import Any
 
 
 def after_migrate(**kwargs: Any) -> None:
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+
     from policies.services import prompt_templates_sync, role_groups_grant_permissions
 
+    # post_migrate reaches apps in INSTALLED_APPS order, so apps listed after this one have
+    # no permissions yet: create them all first (idempotent), then grant.
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0)
     role_groups_grant_permissions()
     prompt_templates_sync()

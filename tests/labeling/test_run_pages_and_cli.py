@@ -95,3 +95,14 @@ def test_run_page_progress_json_and_retry_failed(sample, prompt, sim_server, adm
 
 def test_run_page_needs_staff(client, sample) -> None:
     assert client.get(reverse("run-detail", args=[1])).status_code == 302
+
+
+def test_labeling_ops_can_see_and_drive_runs(db, django_user_model) -> None:
+    from django.contrib.auth.models import Group
+
+    ops = django_user_model.objects.create_user("ops", is_staff=True)
+    ops.groups.add(Group.objects.get(name="labeling ops"))
+    for perm in ("labeling.view_labelingrun", "labeling.change_labelingrun", "labeling.add_sample",
+                 "labeling.view_contentitem"):
+        assert ops.has_perm(perm), perm
+    assert not ops.has_perm("policies.publish_policyversion")

@@ -130,16 +130,21 @@ def drive(capture, action) -> None:
         pass
 
 
+def drive_until_finished(capture, run, action) -> None:
+    """``action``, then resume (as the retrying chunks would) until the run finishes."""
+    drive(capture, action)
+    for _ in range(15):
+        run.refresh_from_db()
+        if run.status == RunStatus.FINISHED:
+            return
+        drive(capture, lambda: labeling_run_resume(run=run))
+
+
 def test_faults_end_labelled_or_failed_with_reason_and_retry_failed_works(
         setup, eager_celery, django_capture_on_commit_callbacks):
     run = setup(sim_config={"fault_rate": 0.4, "fault_kinds": ("malformed", "refusal", "truncated", "500", "429")},
                 max_attempts=2)
-    drive(django_capture_on_commit_callbacks, lambda: labeling_run_start(run=run))
-    for _ in range(15):
-        run.refresh_from_db()
-        if run.status == RunStatus.FINISHED:
-            break
-        drive(django_capture_on_commit_callbacks, lambda: labeling_run_resume(run=run))
+    drive_until_finished(django_capture_on_commit_callbacks, run, lambda: labeling_run_start(run=run))
     run.refresh_from_db()
     assert run.status == RunStatus.FINISHED
     failed = run.judgements.filter(status=JudgementStatus.FAILED)
@@ -149,12 +154,7 @@ def test_faults_end_labelled_or_failed_with_reason_and_retry_failed_works(
     assert run.decisions.filter(outcome="failed").count() == failed.values("item").distinct().count()
     assert LLMCall.objects.filter(run=run).exclude(outcome="ok").exists()
     failed_before = failed.count()
-    drive(django_capture_on_commit_callbacks, lambda: labeling_run_retry_failed(run=run))
-    for _ in range(15):
-        run.refresh_from_db()
-        if run.status == RunStatus.FINISHED:
-            break
-        drive(django_capture_on_commit_callbacks, lambda: labeling_run_resume(run=run))
+    drive_until_finished(django_capture_on_commit_callbacks, run, lambda: labeling_run_retry_failed(run=run))
     run.refresh_from_db()
     assert run.status == RunStatus.FINISHED and run.judgements.count() == ITEMS * 3
     assert run.decisions.count() == ITEMS
