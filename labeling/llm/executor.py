@@ -12,12 +12,13 @@ the pair is tried again later, so an endpoint outage never turns into failed ite
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -25,6 +26,7 @@ import openai
 from labeling.llm.output import InvalidLLMOutput, parse_judgement
 from labeling.llm.ratelimit import RateLimiter
 
+T = TypeVar("T")
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 30.0
 CONNECTIONS_PER_CLIENT = 4
@@ -84,6 +86,17 @@ class WorkResult:
 
     def total(self, name: str) -> Any:
         return sum(getattr(c, name) for c in self.calls)
+
+
+def run_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` from synchronous code, also when this thread already runs a loop
+    (an embedding host such as a notebook or a test browser): then on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:

@@ -21,7 +21,7 @@ from django.db import close_old_connections, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from labeling.llm.executor import EndpointConfig, Work, WorkResult, execute
+from labeling.llm.executor import EndpointConfig, Work, WorkResult, execute, run_blocking
 from labeling.llm.ratelimit import RateLimiter
 from labeling.models import (
     ContentItem,
@@ -365,7 +365,7 @@ def labeling_run_chunk_execute(*, run_id: int, item_ids: list[int], redis_url: s
         return [result for batch in batches for result in batch]
 
     try:
-        results = asyncio.run(run_all())
+        results = run_blocking(run_all())
     finally:
         stop.close()
     written = _write_results(run, results)

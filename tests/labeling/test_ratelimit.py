@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 
+from labeling.llm.executor import run_blocking
 from labeling.llm.ratelimit import RateLimiter
 
 
@@ -24,7 +25,7 @@ def test_two_limiters_share_one_request_budget(redis_url) -> None:
         await b.close()
         return elapsed
 
-    elapsed = asyncio.run(scenario())
+    elapsed = run_blocking(scenario())
     assert 1.5 <= elapsed <= 4.0  # 20 more requests at 10/s after the burst is gone
 
 
@@ -37,5 +38,5 @@ def test_token_budget_waits(redis_url) -> None:
         await limiter.close()
         return first, second
 
-    first, second = asyncio.run(scenario())
+    first, second = run_blocking(scenario())
     assert first == 0 and 1.0 <= second <= 3.0
