@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import json
 from typing import Any
 
 from django import forms
@@ -15,10 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from policies.compiler import (
-    CompileError,
     ModelSettings,
-    compile_prompt,
-    render_user_message,
     validate_template,
 )
 from policies.models import (
@@ -36,12 +31,12 @@ from policies.models import (
 from policies.preview_items import PREVIEW_ITEMS, preview_item_get
 from policies.selectors import (
     audit_event_list_for,
-    policy_version_spec,
+    policy_version_diff,
     prompt_template_version_latest_list,
     prompt_version_list,
+    prompt_version_preview,
 )
 from policies.services import (
-    policy_export,
     policy_version_create_draft,
     policy_version_next_number,
     policy_version_publish,
@@ -51,9 +46,7 @@ from policies.services import (
     policy_version_submit,
     prompt_template_version_create,
     prompt_version_compile,
-    template_spec,
 )
-from policies.tokens import token_counter_for
 from touchstone.audit import audit_event_record
 from touchstone.errors import ApplicationError
 
@@ -269,15 +262,8 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         context = self._context(request, version, f"Preview {version}", prompts=prompts, selected=selected,
                                 items=PREVIEW_ITEMS, item=item)
         if selected is not None:
-            content = render_user_message(selected.user_message_template, parts=item.parts,
-                                          images=item.images, target=item.target)
-            user_text = "\n".join(p["text"] for p in content if p["type"] == "text")
-            user_tokens, method = token_counter_for(selected.model)(user_text)
-            context.update(
-                user_text=user_text, user_images=[p["image_url"]["url"] for p in content if p["type"] == "image_url"],
-                user_tokens=user_tokens, token_method=method,
-                total_tokens=selected.token_count + user_tokens,
-                output_schema=json.dumps(selected.output_schema, indent=2))
+            preview = prompt_version_preview(prompt_version=selected, item=item)
+            context.update(preview.__dict__)
         return TemplateResponse(request, "admin/policies/policyversion/preview.html", context)
 
     def diff_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -292,22 +278,9 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         context = self._context(request, version, f"Diff {version}", other=other, siblings=siblings,
                                 templates=templates, template=template)
         if other is not None:
-            differ = difflib.HtmlDiff(wrapcolumn=70)
-            left, right = policy_export(version=other), policy_export(version=version)
-            context["policy_diff"] = differ.make_table(left.splitlines(), right.splitlines(), str(other),
-                                                       str(version), context=True, numlines=3)
-            context["policy_changed"] = left != right
-            if template is not None:
-                prompts = []
-                for v in (other, version):
-                    try:
-                        prompts.append(compile_prompt(policy_version_spec(v), template_spec(template),
-                                                      ModelSettings(model="sim-strong")).system_prompt)
-                    except CompileError as exc:
-                        prompts.append(f"(does not compile: {exc})")
-                context["prompt_diff"] = differ.make_table(prompts[0].splitlines(), prompts[1].splitlines(),
-                                                           f"{other} · {template}", f"{version} · {template}",
-                                                           context=True, numlines=3)
+            diff = policy_version_diff(version=version, other=other, template_version=template)
+            context.update(policy_diff=diff.policy_diff_html, policy_changed=diff.policy_changed,
+                           prompt_diff=diff.prompt_diff_html)
         return TemplateResponse(request, "admin/policies/policyversion/diff.html", context)
 
     TRANSITIONS: dict[str, tuple[str, str]] = {

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
+import json
+from dataclasses import dataclass
+
 from django.db.models import Count, QuerySet
 
-from policies.compiler import ExampleSpec, LabelSpec, PolicySpec, RuleSpec
+from policies.compiler import (
+    CompileError,
+    ExampleSpec,
+    LabelSpec,
+    ModelSettings,
+    PolicySpec,
+    RuleSpec,
+    compile_prompt,
+    render_user_message,
+)
 from policies.models import Policy, PolicyVersion, PolicyVersionStatus, PromptTemplateVersion, PromptVersion
+from policies.preview_items import PreviewItem
+from policies.tokens import token_counter_for
 from touchstone.errors import NotFound
 from touchstone.models import AuditEvent
 
@@ -67,3 +82,58 @@ def prompt_version_list(*, policy_version: PolicyVersion) -> QuerySet[PromptVers
 def audit_event_list_for(obj: object) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.select_related("actor").filter(
         object_type=obj._meta.label, object_id=str(obj.pk))  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class PromptPreview:
+    user_text: str
+    user_images: list[str]
+    user_tokens: int
+    token_method: str
+    total_tokens: int
+    output_schema: str
+
+
+def prompt_version_preview(*, prompt_version: PromptVersion, item: PreviewItem) -> PromptPreview:
+    """What the model would see for ``item``: the user message, its images and token counts."""
+    content = render_user_message(prompt_version.user_message_template, parts=item.parts, images=item.images,
+                                  target=item.target)
+    user_text = "\n".join(p["text"] for p in content if p["type"] == "text")
+    user_tokens, method = token_counter_for(prompt_version.model)(user_text)
+    return PromptPreview(user_text=user_text,
+                         user_images=[p["image_url"]["url"] for p in content if p["type"] == "image_url"],
+                         user_tokens=user_tokens, token_method=method,
+                         total_tokens=prompt_version.token_count + user_tokens,
+                         output_schema=json.dumps(prompt_version.output_schema, indent=2))
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    policy_diff_html: str
+    policy_changed: bool
+    prompt_diff_html: str | None
+
+
+def policy_version_diff(*, version: PolicyVersion, other: PolicyVersion,
+                        template_version: PromptTemplateVersion | None) -> VersionDiff:
+    """Side-by-side HTML diffs of two versions: the policy file, and the system prompt that
+    ``template_version`` renders for each (compiled in memory, nothing stored)."""
+    from policies.services import policy_export, template_spec
+
+    differ = difflib.HtmlDiff(wrapcolumn=70)
+    left, right = policy_export(version=other), policy_export(version=version)
+    policy_html = differ.make_table(left.splitlines(), right.splitlines(), str(other), str(version),
+                                    context=True, numlines=3)
+    prompt_html = None
+    if template_version is not None:
+        prompts = []
+        for v in (other, version):
+            try:
+                prompts.append(compile_prompt(policy_version_spec(v), template_spec(template_version),
+                                              ModelSettings(model="sim-strong")).system_prompt)
+            except CompileError as exc:
+                prompts.append(f"(does not compile: {exc})")
+        prompt_html = differ.make_table(prompts[0].splitlines(), prompts[1].splitlines(),
+                                        f"{other} · {template_version}", f"{version} · {template_version}",
+                                        context=True, numlines=3)
+    return VersionDiff(policy_diff_html=policy_html, policy_changed=left != right, prompt_diff_html=prompt_html)
