@@ -16,11 +16,15 @@ from labeling.models import (
     ContentImage,
     ContentImport,
     ContentItem,
+    HumanLabel,
+    Labeler,
+    LabelImport,
     LabelingRun,
     LLMEndpoint,
     RunVoter,
     Sample,
     SampleMethod,
+    Vendor,
 )
 from labeling.services import runs
 from labeling.services.sampling import sample_create
@@ -173,3 +177,33 @@ class LabelingRunAdmin(ReadOnlyAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Allows the state-changing actions (which go through services); fields stay read-only.
         return obj is None and request.user.has_perm("labeling.change_labelingrun")
+
+
+@admin.register(Vendor)
+class VendorAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_expert", "created_at")
+    search_fields = ("name",)
+
+
+@admin.register(Labeler)
+class LabelerAdmin(admin.ModelAdmin):
+    list_display = ("external_id", "vendor", "status", "created_at")
+    list_filter = ("vendor", "status")
+    search_fields = ("external_id",)
+    readonly_fields = ("vendor", "external_id", "created_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(HumanLabel)
+class HumanLabelAdmin(ReadOnlyAdmin):
+    list_display = ("item", "labeler", "label", "role", "is_valid", "source", "policy_version", "labeled_at")
+    list_filter = ("source", "role", "is_valid", "policy_version")
+    list_select_related = ("item", "labeler__vendor", "policy_version__policy")
+    search_fields = ("item__external_id", "labeler__external_id")
+
+
+@admin.register(LabelImport)
+class LabelImportAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "path", "policy_version", "status", "imported", "duplicates", "rejected", "started_at")

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 ALLOWED_TOP = {"external_id", "components", "target", "metadata", "scores"}
+# A golden-set JSONL export is also a content file: its gold fields are read by
+# ``labels import`` and skipped here, so an export can be imported back as is.
+GOLDEN_EXPORT_FIELDS = {"source", "content_sha256", "gold_label", "decided_by", "labels", "llm", "lineage"}
 
 
 class ContentLineError(ValueError):
@@ -98,7 +101,7 @@ def parse_jsonl_line(raw: str, *, path: str, line: int, limits: Limits) -> Parse
         raise ContentLineError(path, line, None, f"malformed JSON: {exc.msg} at column {exc.colno}") from exc
     if not isinstance(data, dict):
         raise ContentLineError(path, line, None, "expected a JSON object")
-    unknown = sorted(set(data) - ALLOWED_TOP)
+    unknown = sorted(set(data) - ALLOWED_TOP - (GOLDEN_EXPORT_FIELDS if "gold_label" in data else set()))
     if unknown:
         raise ContentLineError(path, line, unknown[0], f"unknown field; allowed: {', '.join(sorted(ALLOWED_TOP))}")
     components = data.get("components")

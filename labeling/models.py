@@ -315,3 +315,107 @@ class ItemDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run} {self.item}: {self.outcome} ({self.reason})"
+
+
+class Vendor(models.Model):
+    """A labeling vendor (a BPO, an in-house team, an expert pool)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    is_expert = models.BooleanField(default=False, help_text="Works adjudication queues.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Labeler(models.Model):
+    """A person at a vendor, known by the vendor's id for them."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        PAUSED = "paused"
+
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="labelers")
+    external_id = models.CharField(max_length=150)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["vendor", "external_id"]
+        constraints = [models.UniqueConstraint(fields=["vendor", "external_id"], name="labeler_vendor_external_id")]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} ({self.vendor})"
+
+
+class LabelImport(models.Model):
+    """One run of ``labels import``."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        FINISHED = "finished"
+        FAILED = "failed"
+
+    policy_version = models.ForeignKey("policies.PolicyVersion", on_delete=models.PROTECT, related_name="+")
+    content_source = models.CharField(max_length=100, blank=True)
+    path = models.CharField(max_length=1000)
+    strict = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    lines_read = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first rejected lines, with reasons.")
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"label import #{self.pk} ← {self.path}"
+
+
+class HumanLabelRole(models.TextChoices):
+    REVIEW = "review"
+    ADJUDICATION = "adjudication", "Adjudication (final)"
+
+
+class HumanLabel(models.Model):
+    """One person's label for one item under one policy version, from Label Studio or an import.
+
+    A label outside the taxonomy is kept with ``is_valid`` false and the reason, never mapped.
+    """
+
+    item = models.ForeignKey(ContentItem, on_delete=models.PROTECT, related_name="human_labels")
+    policy_version = models.ForeignKey("policies.PolicyVersion", on_delete=models.PROTECT,
+                                       related_name="human_labels")
+    labeler = models.ForeignKey(Labeler, on_delete=models.PROTECT, related_name="labels")
+    role = models.CharField(max_length=16, choices=HumanLabelRole.choices, default=HumanLabelRole.REVIEW)
+    source = models.CharField(max_length=100, help_text="'import' or 'label_studio'.")
+    label_import = models.ForeignKey(LabelImport, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="labels")
+    label = models.CharField(max_length=63)
+    is_valid = models.BooleanField(default=True)
+    invalid_reason = models.CharField(max_length=300, blank=True)
+    rule_ids = models.JSONField(default=list, blank=True)
+    rationale = models.TextField(blank=True)
+    seconds_spent = models.FloatField(null=True, blank=True)
+    labeled_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["item", "labeler"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy_version", "item", "labeler", "role"], name="human_label_once"),
+        ]
+        indexes = [models.Index(fields=["policy_version", "item"])]
+
+    def __str__(self) -> str:
+        return f"{self.labeler}: {self.item} = {self.label}"

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, Sum
 
 from labeling.models import Judgement, JudgementStatus, LabelingRun, LLMCall
+from policies.models import PolicyVersion
 from touchstone.errors import NotFound
 
 
@@ -73,3 +74,16 @@ def labeling_run_progress(*, run: LabelingRun) -> RunProgress:
 def labeling_run_failures(*, run: LabelingRun, limit: int = 200) -> list[Judgement]:
     return list(run.judgements.filter(status=JudgementStatus.FAILED).select_related("item", "voter")
                 .order_by("item_id", "voter__position")[:limit])
+
+
+def policy_version_for_labels(ref: str) -> PolicyVersion:
+    """``SLUG@N``, or the published version of ``SLUG``. Raises NotFound."""
+    from policies.selectors import policy_version_get_by_ref, policy_version_published
+
+    if "@" in ref:
+        return policy_version_get_by_ref(ref)
+    version = policy_version_get_by_ref(ref)
+    published = policy_version_published(policy=version.policy)
+    if published is None:
+        raise NotFound(f"Policy {ref!r} has no published version; name one as {ref}@N.")
+    return published
