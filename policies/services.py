@@ -83,9 +83,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "touchstone.view_auditevent", "labeling.view_contentitem", "labeling.view_contentimport",
         "labeling.view_sample", "labeling.add_sample", "labeling.view_llmendpoint", "labeling.add_llmendpoint",
         "labeling.change_llmendpoint", "labeling.view_labelingrun", "labeling.change_labelingrun",
-        "labeling.view_judgement", "labeling.view_itemdecision",
+        "labeling.view_judgement", "labeling.view_itemdecision", "labeling.view_vendor", "labeling.add_vendor",
+        "labeling.change_vendor", "labeling.view_labeler", "labeling.change_labeler", "labeling.view_humanlabel",
+        "labeling.view_labelimport", "goldsets.view_goldenset", "goldsets.add_goldenset",
+        "goldsets.change_goldenset", "goldsets.freeze_goldenset", "goldsets.view_raw_labeler_ids",
+        "goldsets.view_goldensetversion", "goldsets.view_goldenitem",
     ],
-    "pipeline": ["policies.view_policy", "policies.view_policyversion", "policies.view_promptversion"],
+    "pipeline": ["policies.view_policy", "policies.view_policyversion", "policies.view_promptversion",
+                 "goldsets.view_goldenset", "goldsets.view_goldensetversion", "goldsets.view_goldenitem"],
 }
 
 

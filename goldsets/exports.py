@@ -1,0 +1,361 @@
+"""Exports of frozen golden-set versions: JSONL, CSV, Parquet, streamed in bounded memory,
+each preceded by a digest check, with a ``manifest.json`` and a dataset card."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.conf import settings
+
+from goldsets.freeze import Digest, canonical_line, pseudonym
+from goldsets.models import GoldenItem, GoldenSetVersion, GoldenSetVersionStatus
+from labeling.models import Labeler
+from touchstone.errors import ApplicationError, InvalidStateTransition
+
+FORMATS = ("jsonl", "csv", "parquet")
+CHUNK = 2000
+PARQUET_ROW_GROUP = 20_000
+
+SCHEMA = {
+    "external_id": "the item's id in its source",
+    "source": "the content source it was imported under",
+    "components": "the item's text parts by name, as frozen",
+    "metadata": "free metadata (surface, language, …) as frozen",
+    "content_sha256": "sha256 of the item's canonical content",
+    "gold_label": "the gold label: a key of the policy version's taxonomy",
+    "decided_by": "unanimous | majority | adjudicated | llm_auto_accepted",
+    "labels": "every human label: labeler (pseudonym unless raw ids were asked for), vendor, label, role, labeled_at",
+    "llm": "the newest LLM run decision for the item (run, prompt version, outcome, label, confidence, votes) or null",
+    "lineage": "policy version, prompt version and run the item came through",
+}
+
+
+class DigestMismatch(ApplicationError):
+    """The stored items no longer hash to the version's digest: the data was altered."""
+
+    code = "digest_mismatch"
+    status = 500
+
+
+def _require_frozen(version: GoldenSetVersion) -> None:
+    if version.status != GoldenSetVersionStatus.FROZEN:
+        raise InvalidStateTransition(f"{version} is {version.status}; only frozen versions can be exported.")
+
+
+def _rows(version: GoldenSetVersion, *fields: str) -> Iterator[dict[str, Any]]:
+    return GoldenItem.objects.filter(version=version).order_by("position").values(*fields).iterator(chunk_size=CHUNK)
+
+
+def goldset_version_verify(*, version: GoldenSetVersion) -> str:
+    """Recompute the digest from the stored items; raise DigestMismatch if it differs."""
+    _require_frozen(version)
+    digest = Digest()
+    fields = ("source", "external_id", "content_sha256", "gold_label", "decided_by", "labels")
+    for row in _rows(version, *fields):
+        digest.add(canonical_line(
+            source=row["source"], external_id=row["external_id"], content_sha256=row["content_sha256"],
+            gold_label=row["gold_label"], decided_by=row["decided_by"],
+            labels=[(label["vendor"], label["role"], label["label"]) for label in row["labels"]]))
+    if digest.hexdigest() != version.digest or digest.items != version.item_count:
+        raise DigestMismatch(
+            f"{version}: stored items hash to {digest.hexdigest()} ({digest.items} items), but the version's digest "
+            f"is {version.digest} ({version.item_count} items). The data was altered after freezing; "
+            "refusing to export.")
+    return version.digest
+
+
+def export_records(version: GoldenSetVersion, *, raw_ids: bool = False) -> Iterator[dict[str, Any]]:
+    """The version's items as export records, in digest order. Call after verifying."""
+    key = version.golden_set.pseudonym_key
+    names = {pk: (vendor, external_id) for pk, vendor, external_id in
+             Labeler.objects.values_list("pk", "vendor__name", "external_id")}
+    aliases: dict[int, str] = {}
+
+    def labeler_name(label: dict) -> str:
+        if raw_ids:
+            return label["labeler"]
+        pk = label["labeler_id"]
+        if pk not in aliases:
+            vendor, external_id = names.get(pk, (label["vendor"], label["labeler"]))
+            aliases[pk] = pseudonym(key, vendor, external_id)
+        return aliases[pk]
+
+    fields = ("external_id", "source", "parts", "metadata", "content_sha256", "gold_label", "decided_by", "labels",
+              "llm", "lineage")
+    for row in _rows(version, *fields):
+        yield {
+            "external_id": row["external_id"], "source": row["source"], "components": row["parts"],
+            "metadata": row["metadata"], "content_sha256": row["content_sha256"], "gold_label": row["gold_label"],
+            "decided_by": row["decided_by"],
+            "labels": [{"labeler": labeler_name(label), "vendor": label["vendor"], "label": label["label"],
+                        "role": label["role"], "labeled_at": label["labeled_at"]} for label in row["labels"]],
+            "llm": row["llm"], "lineage": row["lineage"],
+        }
+
+
+def jsonl_chunks(records: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    buffer = []
+    for n, record in enumerate(records, start=1):
+        buffer.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        if n % 500 == 0:
+            yield ("\n".join(buffer) + "\n").encode()
+            buffer = []
+    if buffer:
+        yield ("\n".join(buffer) + "\n").encode()
+
+
+CSV_COLUMNS = ["external_id", "source", "content_sha256", "gold_label", "decided_by", "label_count", "labels",
+               "llm_label", "llm_confidence", "metadata"]
+
+
+def csv_chunks(records: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    """One row per item; text parts as ``part.<name>`` columns, nested fields as JSON text."""
+    parts = list(settings.CONTENT_PARTS)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS[:6] + [f"part.{name}" for name in parts] + CSV_COLUMNS[6:])
+    for n, record in enumerate(records, start=1):
+        llm = record["llm"] or {}
+        writer.writerow([
+            record["external_id"], record["source"], record["content_sha256"], record["gold_label"],
+            record["decided_by"], len(record["labels"]),
+            *[record["components"].get(name, "") for name in parts],
+            json.dumps(record["labels"], ensure_ascii=False), llm.get("label", ""),
+            "" if llm.get("confidence") is None else llm["confidence"],
+            json.dumps(record["metadata"], ensure_ascii=False)])
+        if n % 500 == 0:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode()
+
+
+LABEL_TYPE = pa.struct([("labeler", pa.string()), ("vendor", pa.string()), ("label", pa.string()),
+                        ("role", pa.string()), ("labeled_at", pa.string())])
+PARQUET_SCHEMA = pa.schema([
+    ("external_id", pa.string()), ("source", pa.string()), ("content_sha256", pa.string()),
+    ("gold_label", pa.string()), ("decided_by", pa.string()), ("labels", pa.list_(LABEL_TYPE)),
+    ("components", pa.map_(pa.string(), pa.string())), ("metadata", pa.string()),
+    ("llm_label", pa.string()), ("llm_confidence", pa.float64()), ("lineage", pa.string()),
+])
+
+
+def write_parquet(records: Iterator[dict[str, Any]], sink: Any) -> None:
+    """Write row groups of PARQUET_ROW_GROUP items; nested metadata and lineage as JSON text."""
+    with pq.ParquetWriter(sink, PARQUET_SCHEMA, compression="zstd") as writer:
+        batch: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            columns = {name: [] for name in PARQUET_SCHEMA.names}
+            for record in batch:
+                llm = record["llm"] or {}
+                columns["external_id"].append(record["external_id"])
+                columns["source"].append(record["source"])
+                columns["content_sha256"].append(record["content_sha256"])
+                columns["gold_label"].append(record["gold_label"])
+                columns["decided_by"].append(record["decided_by"])
+                columns["labels"].append(record["labels"])
+                columns["components"].append(list(record["components"].items()))
+                columns["metadata"].append(json.dumps(record["metadata"], ensure_ascii=False))
+                columns["llm_label"].append(llm.get("label"))
+                columns["llm_confidence"].append(llm.get("confidence"))
+                columns["lineage"].append(json.dumps(record["lineage"], ensure_ascii=False))
+            writer.write_table(pa.table(columns, schema=PARQUET_SCHEMA))
+            batch.clear()
+
+        for record in records:
+            batch.append(record)
+            if len(batch) >= PARQUET_ROW_GROUP:
+                flush()
+        if batch:
+            flush()
+
+
+def manifest(version: GoldenSetVersion, *, fmt: str, raw_ids: bool, file_name: str | None = None,
+             file_sha256: str | None = None) -> dict[str, Any]:
+    policy_version = version.policy_version
+    return {
+        "golden_set": version.golden_set.name,
+        "version": version.number,
+        "digest": {"sha256": version.digest, "over": "canonical item lines, see goldsets/freeze.py"},
+        "items": version.item_count,
+        "label_distribution": version.label_distribution,
+        "excluded": version.excluded,
+        "freeze_rule": version.freeze_rule,
+        "policy": {"slug": policy_version.policy.slug, "version": policy_version.number,
+                   "content_sha256": policy_version.content_sha256},
+        "parent_version": version.parent.number if version.parent else None,
+        "frozen_at": version.frozen_at.isoformat() if version.frozen_at else None,
+        "frozen_by": version.frozen_by.get_username() if version.frozen_by else None,
+        "changelog": version.changelog,
+        "format": fmt,
+        "file": file_name,
+        "file_sha256": file_sha256,
+        "labeler_ids": "raw" if raw_ids else "pseudonymized (HMAC-SHA256, stable within this golden set)",
+        "schema": SCHEMA,
+        "lineage": _lineage(version),
+    }
+
+
+def _lineage(version: GoldenSetVersion) -> dict[str, Any]:
+    runs = (GoldenItem.objects.filter(version=version).exclude(llm=None).values_list("lineage", flat=True)
+            .iterator(chunk_size=CHUNK))
+    seen_runs, seen_prompts = set(), set()
+    for lineage in runs:
+        if lineage.get("run"):
+            seen_runs.add(lineage["run"])
+        if lineage.get("prompt_version"):
+            seen_prompts.add(lineage["prompt_version"])
+    return {"policy_version": str(version.policy_version), "runs": sorted(seen_runs),
+            "prompt_versions": sorted(seen_prompts)}
+
+
+def _fmt_estimate(estimate: dict | None) -> str:
+    if not estimate:
+        return "—"
+    if estimate.get("value") is None:
+        return f"undefined ({estimate.get('reason')})"
+    text = f"{estimate['value']:.3f}"
+    if estimate.get("ci_low") is not None:
+        text += f" (95% CI {estimate['ci_low']:.3f}–{estimate['ci_high']:.3f})"
+    return text
+
+
+def dataset_card(version: GoldenSetVersion) -> str:
+    """A Markdown dataset card: what the version is, how it was made, how reliable it is."""
+    stats = version.stats or {}
+    policy_version = version.policy_version
+    lines = [
+        f"# {version.golden_set.name} v{version.number}",
+        "",
+        version.golden_set.description or "",
+        "",
+        "## What it is",
+        f"- Policy: `{policy_version}` (content sha256 `{policy_version.content_sha256[:16]}…`)",
+        f"- Items: {version.item_count}; digest `{version.digest}`",
+        f"- Frozen {version.frozen_at:%Y-%m-%d %H:%M} UTC by "
+        f"{version.frozen_by.get_username() if version.frozen_by else 'a task'}"
+        + (f"; parent v{version.parent.number}" if version.parent else ""),
+        f"- Freeze rule: {json.dumps(version.freeze_rule)}",
+        "",
+        "## Gold labels",
+        "| label | items |",
+        "| --- | ---: |",
+        *[f"| {label} | {count} |" for label, count in version.label_distribution.items()],
+        "",
+        "Left out: " + (", ".join(f"{k} {v}" for k, v in version.excluded.items()) or "nothing"),
+        "",
+        "## Agreement among human labelers",
+        f"- Units with two or more labels: {stats.get('pairable_units', 0)}",
+        f"- Percent agreement: {_fmt_estimate(stats.get('percent_agreement'))}",
+        f"- Fleiss' κ: {_fmt_estimate(stats.get('fleiss_kappa'))}",
+        f"- Krippendorff's α (nominal): {_fmt_estimate(stats.get('krippendorff_alpha'))}",
+        f"- Gwet's AC1: {_fmt_estimate(stats.get('gwet_ac1'))}",
+        "- CIs: percentile bootstrap over units, "
+        f"{stats.get('bootstrap', {}).get('resamples', '?')} resamples.",
+        "",
+        "## Labeler pool",
+        f"- {len(stats.get('labelers', []))} labelers at {len(stats.get('vendors', []))} vendors; "
+        "labeler ids in exports are pseudonyms unless raw ids were requested.",
+        *[f"- {row['vendor']}: {row['items']} labels, accuracy against gold {row['accuracy']:.3f}"
+          for row in stats.get("vendors", [])],
+        "",
+        "## Known limitations",
+        "- Gold is decided by the freeze rule from the labels present at freeze time; labelers' accuracy is "
+        "measured against a gold they helped decide, which flatters it.",
+        "- Items without a qualifying gold label are left out (see above), which can bias the label "
+        "distribution towards easy items.",
+        "- Items entered through a sample carry inclusion probabilities in the content metadata only when "
+        "imported with them; weight estimates accordingly.",
+    ]
+    if GoldenItem.objects.filter(version=version, decided_by="llm_auto_accepted").exists():
+        lines.append("- Some items were auto-accepted by LLM voters without a human label "
+                     "(decided_by = llm_auto_accepted).")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    manifest_path: Path
+    card_path: Path
+    items: int
+    file_sha256: str
+
+
+def goldset_version_export(*, version: GoldenSetVersion, fmt: str, output: Path, raw_ids: bool = False,
+                           into_directory: bool | None = None,
+                           on_progress: Callable[[int], None] | None = None) -> ExportResult:
+    """Verify the digest, then write the export, ``manifest.json`` and ``DATASET_CARD.md``.
+
+    ``output`` is a directory (``into_directory``, or an existing directory when None: files
+    named after the set and version, ``manifest.json``, ``DATASET_CARD.md``) or a file path
+    (the manifest and card go next to it as ``<name>.manifest.json`` and ``<name>.card.md``).
+    Files appear only complete: each is written to a temporary file and renamed.
+    """
+    if fmt not in FORMATS:
+        raise ApplicationError(f"format: must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    goldset_version_verify(version=version)
+    if into_directory or (into_directory is None and output.is_dir()):
+        output.mkdir(parents=True, exist_ok=True)
+        path = output / f"{version.golden_set.name}-v{version.number}.{fmt}"
+        manifest_path, card_path = output / "manifest.json", output / "DATASET_CARD.md"
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        path = output
+        manifest_path = output.with_name(output.name + ".manifest.json")
+        card_path = output.with_name(output.name + ".card.md")
+
+    def counted(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for n, record in enumerate(records, start=1):
+            if on_progress and n % CHUNK == 0:
+                on_progress(n)
+            yield record
+        if on_progress:
+            on_progress(version.item_count)
+
+    records = counted(export_records(version, raw_ids=raw_ids))
+    file_hash = hashlib.sha256()
+    with _atomic_file(path) as handle:
+        if fmt == "parquet":
+            write_parquet(records, handle)
+        else:
+            for chunk in (jsonl_chunks(records) if fmt == "jsonl" else csv_chunks(records)):
+                handle.write(chunk)
+    with path.open("rb") as written:
+        for block in iter(lambda: written.read(1 << 20), b""):
+            file_hash.update(block)
+    with _atomic_file(manifest_path) as handle:
+        document = manifest(version, fmt=fmt, raw_ids=raw_ids, file_name=path.name, file_sha256=file_hash.hexdigest())
+        handle.write((json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode())
+    with _atomic_file(card_path) as handle:
+        handle.write(dataset_card(version).encode())
+    return ExportResult(path, manifest_path, card_path, version.item_count, file_hash.hexdigest())
+
+
+class _atomic_file:  # noqa: N801 - used as a context manager, like open()
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> Any:
+        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        self.handle = os.fdopen(fd, "wb")
+        return self.handle
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        self.handle.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            os.unlink(self.tmp)

@@ -1,0 +1,195 @@
+"""``python manage.py goldset freeze|stats|export|diff|list``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from goldsets.exports import FORMATS, goldset_version_export
+from goldsets.freeze import RULES, FreezeRule
+from goldsets.models import GoldenSetVersion, GoldenSetVersionStatus
+from goldsets.selectors import goldset_list, goldset_version_diff, goldset_version_get, goldset_version_list
+from goldsets.services import goldset_version_build, goldset_version_freeze_request
+from labeling.selectors import policy_version_for_labels
+from touchstone.cli import acting_user, add_user_argument, application_errors_as_command_errors
+from touchstone.progress import progress_bar
+
+
+def _estimate(value: dict | None) -> dict | None:
+    if not value or value.get("value") is None:
+        return None if not value else {"value": None, "ci_low": None, "ci_high": None, "reason": value.get("reason")}
+    return {"value": value["value"], "ci_low": value.get("ci_low"), "ci_high": value.get("ci_high")}
+
+
+def stats_document(version: GoldenSetVersion) -> dict[str, Any]:
+    stats = version.stats
+    return {
+        "golden_set": version.golden_set.name, "version": version.number, "digest": version.digest,
+        "items": version.item_count, "labels": version.label_distribution, "excluded": version.excluded,
+        "percent_agreement": (stats.get("percent_agreement") or {}).get("value"),
+        "fleiss_kappa": _estimate(stats.get("fleiss_kappa")),
+        "gwet_ac1": _estimate(stats.get("gwet_ac1")),
+        "krippendorff_alpha": _estimate(stats.get("krippendorff_alpha")),
+        "krippendorff_alpha_ordinal": _estimate(stats.get("krippendorff_alpha_ordinal")),
+        "pairable_units": stats.get("pairable_units"),
+        "per_label_alpha": {k: _estimate(v) for k, v in stats.get("per_label_alpha", {}).items()},
+        "pairwise_cohen_kappa": [{"a": r["a"], "b": r["b"], "shared": r["shared"], "kappa": _estimate(r["kappa"])}
+                                 for r in stats.get("pairwise_cohen_kappa", [])],
+        "labelers": [{**r, "kappa": _estimate(r["kappa"])} for r in stats.get("labelers", [])],
+        "vendors": [{**r, "kappa": _estimate(r["kappa"])} for r in stats.get("vendors", [])],
+        "llm_voters": [{**r, "kappa": _estimate(r["kappa"])} for r in stats.get("llm_voters", [])],
+        "bootstrap": stats.get("bootstrap"),
+    }
+
+
+def _fmt(value: dict | None) -> str:
+    if value is None or value.get("value") is None:
+        return "undefined" + (f" ({value['reason']})" if value and value.get("reason") else "")
+    ci = f"  [{value['ci_low']:.3f}, {value['ci_high']:.3f}]" if value.get("ci_low") is not None else ""
+    return f"{value['value']:.3f}{ci}"
+
+
+class Command(BaseCommand):
+    help = "Freeze, inspect, export and compare golden-set versions."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        p = sub.add_parser("freeze", help="freeze a new version (creates the golden set if needed)")
+        p.add_argument("name")
+        p.add_argument("--policy", required=True, metavar="SLUG[@VERSION]")
+        p.add_argument("--min-labels", type=int, default=3)
+        p.add_argument("--rule", choices=RULES, default="majority")
+        p.add_argument("--include-llm-only", action="store_true",
+                       help="also take items LLM voters auto-accepted without any human label (marked)")
+        p.add_argument("--changelog", default="")
+        p.add_argument("--description", default="")
+        p.add_argument("--worker", action="store_true",
+                       help="hand the freeze to a Celery worker on the freeze queue and wait for it")
+        p.add_argument("--timeout", type=float, default=3600, help="with --worker: seconds to wait")
+        add_user_argument(p)
+        p = sub.add_parser("stats", help="agreement statistics of a version")
+        p.add_argument("name")
+        p.add_argument("--version", type=int)
+        p.add_argument("--json", action="store_true")
+        p = sub.add_parser("export", help="export a version with its manifest and dataset card")
+        p.add_argument("name")
+        p.add_argument("--version", type=int)
+        p.add_argument("--format", choices=FORMATS, required=True)
+        p.add_argument("--output", required=True, help="a file, or a directory (existing, or ending in /)")
+        p.add_argument("--raw-ids", action="store_true", help="raw labeler ids (needs the permission; --user)")
+        add_user_argument(p)
+        p = sub.add_parser("diff", help="items added, removed and with changed gold between two versions")
+        p.add_argument("name")
+        p.add_argument("a", type=int)
+        p.add_argument("b", type=int)
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--limit", type=int, default=20, help="items listed per kind (text output)")
+        sub.add_parser("list", help="golden sets and their versions")
+
+    @application_errors_as_command_errors
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
+        getattr(self, f"_{action}")(**options)
+
+    def _freeze(self, *, name: str, policy: str, min_labels: int, rule: str, include_llm_only: bool, changelog: str,
+                description: str, worker: bool, timeout: float, user: str | None, **_: Any) -> None:
+        actor = acting_user(user) if user else None
+        if actor is not None and not actor.has_perm("goldsets.freeze_goldenset"):
+            raise CommandError(f"--user: {actor.get_username()} may not freeze golden sets")
+        try:
+            freeze_rule = FreezeRule(min_labels=min_labels, rule=rule, include_llm_only=include_llm_only)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        version = goldset_version_freeze_request(
+            name=name, policy_version=policy_version_for_labels(policy), rule=freeze_rule, changelog=changelog,
+            description=description, acting_user=actor)
+        if worker:
+            version = self._wait_for_worker(version, timeout)
+        else:
+            with progress_bar(total=None, unit="item", desc=f"freeze {name}") as bar:
+                def progress(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+                version = goldset_version_build(version_id=version.pk, on_progress=progress)
+        self.stdout.write(f"froze {version.golden_set.name} v{version.number}: {version.item_count} items, "
+                          f"digest {version.digest}")
+        left_out = ", ".join(f"{k} {v}" for k, v in version.excluded.items())
+        if left_out:
+            self.stdout.write(f"left out: {left_out}")
+
+    def _wait_for_worker(self, version: GoldenSetVersion, timeout: float) -> GoldenSetVersion:
+        from goldsets.tasks import freeze_golden_set_version
+
+        transaction.on_commit(lambda: freeze_golden_set_version.delay(version.pk))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            version.refresh_from_db()
+            if version.status == GoldenSetVersionStatus.FROZEN:
+                return version
+            if version.status == GoldenSetVersionStatus.FAILED:
+                raise CommandError(f"freeze failed: {version.failure_reason}")
+            time.sleep(0.5)
+        raise CommandError(f"no worker finished freeze #{version.pk} within {timeout:.0f} s; is a worker "
+                           "consuming the freeze queue? (the request stays; its task runs when one is)")
+
+    def _stats(self, *, name: str, version: int | None, json: bool, **_: Any) -> None:
+        document = stats_document(goldset_version_get(name=name, number=version))
+        if json:
+            self.stdout.write(_json_dumps(document))
+            return
+        self.stdout.write(f"{document['golden_set']} v{document['version']}: {document['items']} items, "
+                          f"digest {document['digest']}")
+        self.stdout.write("gold labels: " + ", ".join(f"{k} {v}" for k, v in document["labels"].items()))
+        agreement = document["percent_agreement"]
+        self.stdout.write(f"percent agreement   {agreement:.3f}" if agreement is not None
+                          else "percent agreement   undefined")
+        for key, title in (("fleiss_kappa", "Fleiss' kappa"), ("krippendorff_alpha", "Krippendorff's alpha"),
+                           ("gwet_ac1", "Gwet's AC1")):
+            self.stdout.write(f"{title:<20}{_fmt(document[key])}")
+        for row in document["vendors"]:
+            self.stdout.write(f"vendor {row['vendor']}: {row['items']} labels, accuracy {row['accuracy']:.3f}, "
+                              f"kappa {_fmt(row['kappa'])}")
+
+    def _export(self, *, name: str, version: int | None, format: str, output: str, raw_ids: bool,
+                user: str | None, **_: Any) -> None:
+        target = goldset_version_get(name=name, number=version)
+        if raw_ids:
+            actor = acting_user(user)
+            if not actor.has_perm("goldsets.view_raw_labeler_ids"):
+                raise CommandError(f"--raw-ids: {actor.get_username()} may not see raw labeler ids")
+        with progress_bar(total=target.item_count, unit="item", desc=f"export {format}") as bar:
+            result = goldset_version_export(version=target, fmt=format, output=Path(output), raw_ids=raw_ids,
+                                            into_directory=output.endswith("/") or Path(output).is_dir(),
+                                            on_progress=lambda done: bar.update(done - bar.n))
+        self.stdout.write(f"wrote {result.items} items to {result.path} (sha256 {result.file_sha256}); digest "
+                          f"{target.digest} verified; manifest {result.manifest_path}; card {result.card_path}")
+
+    def _diff(self, *, name: str, a: int, b: int, json: bool, limit: int, **_: Any) -> None:
+        diff = goldset_version_diff(old=goldset_version_get(name=name, number=a),
+                                    new=goldset_version_get(name=name, number=b))
+        if json:
+            self.stdout.write(_json_dumps({"golden_set": name, "from": a, "to": b, "counts": diff.counts(),
+                                           "added": diff.added, "removed": diff.removed,
+                                           "gold_label_changed": [{"item": i, "from": x, "to": y}
+                                                                  for i, x, y in diff.changed]}))
+            return
+        self.stdout.write(f"{name} v{a} → v{b}: " + ", ".join(f"{k} {v}" for k, v in diff.counts().items()))
+        for title, rows in (("added", diff.added), ("removed", diff.removed)):
+            for key in rows[:limit]:
+                self.stdout.write(f"  {title:<8}{key}")
+        for key, old, new in diff.changed[:limit]:
+            self.stdout.write(f"  changed {key}: {old} → {new}")
+
+    def _list(self, **_: Any) -> None:
+        for golden_set in goldset_list():
+            versions = list(goldset_version_list(golden_set=golden_set)[:5])
+            summary = ", ".join(f"v{v.number} ({v.item_count} items, {v.frozen_at:%Y-%m-%d})" for v in versions)
+            self.stdout.write(f"{golden_set.name} [{golden_set.policy.slug}]: {summary or 'no frozen version'}")
+
+
+def _json_dumps(document: dict) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False)

@@ -1,0 +1,141 @@
+"""Freezing: rule, exclusions, digest, immutability, all-or-nothing."""
+
+from __future__ import annotations
+
+from io import StringIO
+from unittest import mock
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from goldsets.exports import goldset_version_verify
+from goldsets.freeze import FreezeRule, decide_gold
+from goldsets.models import GoldenItem, GoldenSetVersion
+from goldsets.services import NothingToFreeze, goldset_version_build, goldset_version_freeze_request
+from touchstone.errors import ImmutableObject
+
+from .conftest import label_items
+
+pytestmark = pytest.mark.django_db
+
+
+def freeze(published, name="gs", **rule):
+    version = goldset_version_freeze_request(name=name, policy_version=published, rule=FreezeRule(**rule))
+    return goldset_version_build(version_id=version.pk)
+
+
+@pytest.mark.parametrize(("labels", "adjudicated", "rule", "expected"), [
+    (["a", "a", "a"], None, "majority", ("a", "unanimous", None)),
+    (["a", "a", "b"], None, "majority", ("a", "majority", None)),
+    (["a", "b", "c"], None, "majority", (None, None, "no_majority")),
+    (["a", "a", "b", "b"], None, "majority", (None, None, "no_majority")),
+    (["a", "b", "c"], "c", "majority", ("c", "adjudicated", None)),
+    (["a", "a"], None, "majority", (None, None, "fewer_labels")),
+    (["a", "a", "b"], None, "unanimous", (None, None, "not_unanimous")),
+    (["a", "a", "b", "c"], None, "plurality", ("a", "majority", None)),
+    (["a", "b", "c"], None, "plurality", (None, None, "tie")),
+])
+def test_decide_gold(labels, adjudicated, rule, expected):
+    decision = decide_gold(labels, adjudicated, FreezeRule(rule=rule))
+    assert (decision.gold_label, decision.decided_by, decision.excluded_because) == expected
+
+
+def test_freeze_takes_qualifying_items_with_their_gold(labelled, published):
+    version = freeze(published)
+    assert version.status == "frozen" and version.number == 1
+    assert version.item_count == 31  # 20 unanimous + 10 majority + 1 adjudicated
+    assert version.excluded == {"fewer_labels": 5, "no_majority": 4}
+    assert version.label_distribution == {"insult": 15, "not_harassment": 10, "threat": 6}
+    adjudicated = GoldenItem.objects.get(version=version, decided_by="adjudicated")
+    assert adjudicated.gold_label == "threat" and len(adjudicated.labels) == 4
+    assert list(GoldenItem.objects.filter(version=version).values_list("external_id", flat=True)) == sorted(
+        GoldenItem.objects.filter(version=version).values_list("external_id", flat=True))
+    stats = version.stats
+    assert stats["pairable_units"] == 31
+    assert 0 < stats["krippendorff_alpha"]["value"] < 1
+    assert stats["krippendorff_alpha"]["ci_low"] < stats["krippendorff_alpha"]["value"]
+    assert {row["vendor"] for row in stats["vendors"]} == {"acme"}  # the adjudicator is the gold, not rated
+    assert goldset_version_verify(version=version) == version.digest
+
+
+def test_digest_is_stable_and_sensitive(labelled, published):
+    first = freeze(published)
+    again = freeze(published)
+    assert again.number == 2 and again.parent == first and again.digest == first.digest
+    stricter = freeze(published, name="strict", rule="unanimous")
+    assert stricter.digest != first.digest and stricter.item_count == 21
+
+
+def test_frozen_versions_and_items_never_change(labelled, published):
+    version = freeze(published)
+    version.changelog = "edited"
+    with pytest.raises(ImmutableObject):
+        version.save()
+    with pytest.raises(ImmutableObject):
+        GoldenSetVersion.objects.filter(pk=version.pk).update(changelog="x")
+    with pytest.raises(ImmutableObject):
+        version.delete()
+    item = GoldenItem.objects.filter(version=version).first()
+    item.gold_label = "threat"
+    with pytest.raises(ImmutableObject):
+        item.save()
+    with pytest.raises(ImmutableObject):
+        GoldenItem.objects.filter(version=version).update(gold_label="threat")
+    with pytest.raises(ImmutableObject):
+        GoldenItem.objects.filter(version=version).delete()
+
+
+def test_zero_qualifying_items_is_a_clear_error_and_leaves_no_frozen_version(published):
+    label_items(published, [["insult", "threat"]] * 3)
+    with pytest.raises(NothingToFreeze, match=r"left out: fewer_labels 3"):
+        freeze(published)
+    failed = GoldenSetVersion.objects.get()
+    assert failed.status == "failed" and failed.number is None and "fewer_labels" in failed.failure_reason
+    assert not GoldenItem.objects.exists()
+
+
+def test_a_failure_midway_rolls_back_every_item(labelled, published):
+    version = goldset_version_freeze_request(name="gs", policy_version=published, rule=FreezeRule())
+    with mock.patch("goldsets.services._statistics", side_effect=RuntimeError("disk on fire")), \
+            pytest.raises(RuntimeError):
+        goldset_version_build(version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == "failed" and "disk on fire" in version.failure_reason
+    assert not GoldenItem.objects.exists()
+    rerun = freeze(published)
+    assert rerun.status == "frozen" and rerun.number == 1
+
+
+def test_tampered_items_make_verification_fail_loudly(labelled, published):
+    from django.db import connection
+
+    from goldsets.exports import DigestMismatch
+
+    version = freeze(published)
+    with connection.cursor() as cursor:  # what a bad manual fix in the database would do
+        cursor.execute("UPDATE goldsets_goldenitem SET gold_label = 'threat' WHERE position = 0")
+    with pytest.raises(DigestMismatch, match="refusing to export"):
+        goldset_version_verify(version=version)
+
+
+def test_cli_freeze_stats_and_diff(labelled, published, tmp_path):
+    out = StringIO()
+    call_command("goldset", "freeze", "gs", "--policy", "harassment", stdout=out)
+    assert "froze gs v1: 31 items, digest" in out.getvalue()
+    assert "left out: fewer_labels 5, no_majority 4" in out.getvalue()
+    call_command("goldset", "freeze", "gs", "--policy", "harassment", "--min-labels", "2", stdout=out)
+    out = StringIO()
+    call_command("goldset", "stats", "gs", "--version", "1", "--json", stdout=out)
+    import json
+
+    stats = json.loads(out.getvalue())
+    assert stats["items"] == 31 and stats["labels"]["insult"] == 15
+    for key in ("fleiss_kappa", "gwet_ac1", "krippendorff_alpha"):
+        assert set(stats[key]) >= {"value", "ci_low", "ci_high"}
+    out = StringIO()
+    call_command("goldset", "diff", "gs", "1", "2", stdout=out)
+    assert "added 5, removed 0, gold_label_changed 0, unchanged 31" in out.getvalue()
+    with pytest.raises(CommandError, match="No golden set 'nope'"):
+        call_command("goldset", "stats", "nope")
+    with pytest.raises(CommandError, match="has no frozen version 9"):
+        call_command("goldset", "stats", "gs", "--version", "9")
