@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -77,3 +78,31 @@ def goldset_version_diff(*, old: GoldenSetVersion, new: GoldenSetVersion) -> Ver
             diff.unchanged += 1
     diff.removed = [key for key in before if key not in after]
     return diff
+
+
+def _estimate(value: dict | None) -> dict | None:
+    if not value or value.get("value") is None:
+        return None if not value else {"value": None, "ci_low": None, "ci_high": None, "reason": value.get("reason")}
+    return {"value": value["value"], "ci_low": value.get("ci_low"), "ci_high": value.get("ci_high")}
+
+
+def goldset_version_stats_document(version: GoldenSetVersion) -> dict[str, Any]:
+    """The stored statistics in the shape the CLI's --json and the API return."""
+    stats = version.stats
+    return {
+        "golden_set": version.golden_set.name, "version": version.number, "digest": version.digest,
+        "items": version.item_count, "labels": version.label_distribution, "excluded": version.excluded,
+        "percent_agreement": (stats.get("percent_agreement") or {}).get("value"),
+        "fleiss_kappa": _estimate(stats.get("fleiss_kappa")),
+        "gwet_ac1": _estimate(stats.get("gwet_ac1")),
+        "krippendorff_alpha": _estimate(stats.get("krippendorff_alpha")),
+        "krippendorff_alpha_ordinal": _estimate(stats.get("krippendorff_alpha_ordinal")),
+        "pairable_units": stats.get("pairable_units"),
+        "per_label_alpha": {k: _estimate(v) for k, v in stats.get("per_label_alpha", {}).items()},
+        "pairwise_cohen_kappa": [{"a": r["a"], "b": r["b"], "shared": r["shared"], "kappa": _estimate(r["kappa"])}
+                                 for r in stats.get("pairwise_cohen_kappa", [])],
+        "labelers": [{**r, "kappa": _estimate(r["kappa"])} for r in stats.get("labelers", [])],
+        "vendors": [{**r, "kappa": _estimate(r["kappa"])} for r in stats.get("vendors", [])],
+        "llm_voters": [{**r, "kappa": _estimate(r["kappa"])} for r in stats.get("llm_voters", [])],
+        "bootstrap": stats.get("bootstrap"),
+    }

@@ -12,8 +12,13 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
+from goldsets.freeze import FreezeRule
+from goldsets.models import GoldenSetVersion
+from goldsets.services import goldset_version_freeze_request
+from goldsets.tasks import freeze_golden_set_version
 from labeling.models import LabelingRun, LLMEndpoint, RunStatus, Sample
 from labeling.services.content import content_import
+from labeling.services.human_labels import human_label_import
 from labeling.services.runs import VoterSpec, labeling_run_create, labeling_run_start
 from labeling.services.sampling import sample_create
 from labeling.simulator.engine import text_sha256
@@ -28,6 +33,9 @@ SOURCE = "convabuse"
 SAMPLE_NAME = "demo-convabuse-by-bot"
 RUN_NAME = "demo-convabuse-harassment"
 SIM_MODELS = ("sim-strong", "sim-medium", "sim-weak")
+LABELS_FILE = "convabuse-human-labels.jsonl"
+VENDOR = "ConvAbuse annotators"
+GOLDEN_SET = "harassment-convabuse"
 
 
 def _label(annotation: dict) -> str:
@@ -40,14 +48,17 @@ def _label(annotation: dict) -> str:
 
 
 def demo_files_prepare(workdir: Path) -> tuple[Path, Path]:
-    """Write the import file and the simulator's answer key; returns their paths."""
+    """Write the import file, the simulator's answer key and the human labels file (the
+    ConvAbuse annotators' real labels, mapped to the harassment taxonomy); returns the first two."""
     workdir.mkdir(parents=True, exist_ok=True)
     import_path, key_path = workdir / "convabuse-import.jsonl", workdir / "answer-key.jsonl"
     votes: dict[str, Counter[str]] = {}
-    with (DATA / "labels.jsonl").open() as handle:
+    with (DATA / "labels.jsonl").open() as handle, (workdir / LABELS_FILE).open("w") as labels_out:
         for line in handle:
             annotation = json.loads(line)
             votes.setdefault(annotation["item_id"], Counter())[_label(annotation)] += 1
+            labels_out.write(json.dumps({"external_id": annotation["item_id"], "labeler": annotation["annotator_id"],
+                                         "vendor": VENDOR, "label": _label(annotation)}) + "\n")
     with (DATA / "items.jsonl").open() as source, import_path.open("w") as out, key_path.open("w") as key:
         for line in source:
             item = json.loads(line)
@@ -93,3 +104,29 @@ def demo_run(*, simulator_url: str, log: Callable[[str], None], sample_size: int
         time.sleep(1)
         run.refresh_from_db()
     return run
+
+
+def demo_golden_set(*, log: Callable[[str], None], timeout: float = 600) -> GoldenSetVersion:
+    """Import the annotators' labels and freeze (or reuse) the demo golden set on the worker."""
+    ops = get_user_model().objects.get(username="ops")
+    version = policy_version_get(slug="harassment")
+    job = human_label_import(path=Path(settings.STATE_DIR) / "demo" / LABELS_FILE, policy_version=version,
+                             content_source=SOURCE, acting_user=ops)
+    log(f"human labels (ConvAbuse annotators, real): {job.imported} imported, {job.duplicates} already there, "
+        f"{job.rejected} rejected")
+    existing = GoldenSetVersion.objects.filter(golden_set__name=GOLDEN_SET, status="frozen").order_by("-number")
+    if existing.exists():
+        return existing.first()
+    frozen = goldset_version_freeze_request(
+        name=GOLDEN_SET, policy_version=version, rule=FreezeRule(min_labels=3, rule="majority"),
+        description="ConvAbuse user turns with three expert annotations each, gold by strict majority under the "
+                    "demo harassment policy.", changelog="demo", acting_user=ops)
+    freeze_golden_set_version.delay(frozen.pk)
+    log(f"freezing {GOLDEN_SET} on the worker (freeze queue)")
+    deadline = time.monotonic() + timeout
+    while frozen.status == "building" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        frozen.refresh_from_db()
+    if frozen.status != "frozen":
+        raise RuntimeError(f"the demo freeze did not finish: {frozen.status} {frozen.failure_reason}")
+    return frozen

@@ -13,4 +13,5 @@ urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
     path("", include("labeling.urls")),
+    path("", include("goldsets.urls")),
 ]

@@ -80,7 +80,7 @@ def agreement_summary(
     seed: int = 0,
 ) -> dict:
     """Percent agreement, Fleiss' κ, Gwet's AC1 and Krippendorff's α (nominal, and ordinal
-    when ``ordered``: ``categories`` in order) with bootstrap CIs for α and AC1, plus per-label
+    when ``ordered``: ``categories`` in order) with bootstrap CIs for α, AC1 and Fleiss' κ, plus per-label
     one-vs-rest α and pairwise Cohen's κ. JSON-ready: every estimate is a dict."""
     table = as_count_table(units, categories)
     categories = table.categories
@@ -96,7 +96,7 @@ def agreement_summary(
         "ratings_per_unit": {str(k): v for k, v in sorted(ratings_per_unit.items())},
         "bootstrap": {"resamples": n_resamples, "seed": seed, "confidence": 0.95, "method": "percentile"},
         "percent_agreement": percent_agreement(table).as_dict(),
-        "fleiss_kappa": fleiss_kappa(table).as_dict(),
+        "fleiss_kappa": with_ci(fleiss_kappa(table), interval("fleiss_kappa")).as_dict(),
         "gwet_ac1": with_ci(gwet_ac1(table), interval("gwet_ac1")).as_dict(),
         "krippendorff_alpha": with_ci(krippendorff_alpha(table, "nominal"), interval("krippendorff_alpha")).as_dict(),
         "krippendorff_alpha_ordinal": None,

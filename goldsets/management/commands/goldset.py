@@ -13,38 +13,17 @@ from django.db import transaction
 from goldsets.exports import FORMATS, goldset_version_export
 from goldsets.freeze import RULES, FreezeRule
 from goldsets.models import GoldenSetVersion, GoldenSetVersionStatus
-from goldsets.selectors import goldset_list, goldset_version_diff, goldset_version_get, goldset_version_list
+from goldsets.selectors import (
+    goldset_list,
+    goldset_version_diff,
+    goldset_version_get,
+    goldset_version_list,
+    goldset_version_stats_document,
+)
 from goldsets.services import goldset_version_build, goldset_version_freeze_request
 from labeling.selectors import policy_version_for_labels
 from touchstone.cli import acting_user, add_user_argument, application_errors_as_command_errors
 from touchstone.progress import progress_bar
-
-
-def _estimate(value: dict | None) -> dict | None:
-    if not value or value.get("value") is None:
-        return None if not value else {"value": None, "ci_low": None, "ci_high": None, "reason": value.get("reason")}
-    return {"value": value["value"], "ci_low": value.get("ci_low"), "ci_high": value.get("ci_high")}
-
-
-def stats_document(version: GoldenSetVersion) -> dict[str, Any]:
-    stats = version.stats
-    return {
-        "golden_set": version.golden_set.name, "version": version.number, "digest": version.digest,
-        "items": version.item_count, "labels": version.label_distribution, "excluded": version.excluded,
-        "percent_agreement": (stats.get("percent_agreement") or {}).get("value"),
-        "fleiss_kappa": _estimate(stats.get("fleiss_kappa")),
-        "gwet_ac1": _estimate(stats.get("gwet_ac1")),
-        "krippendorff_alpha": _estimate(stats.get("krippendorff_alpha")),
-        "krippendorff_alpha_ordinal": _estimate(stats.get("krippendorff_alpha_ordinal")),
-        "pairable_units": stats.get("pairable_units"),
-        "per_label_alpha": {k: _estimate(v) for k, v in stats.get("per_label_alpha", {}).items()},
-        "pairwise_cohen_kappa": [{"a": r["a"], "b": r["b"], "shared": r["shared"], "kappa": _estimate(r["kappa"])}
-                                 for r in stats.get("pairwise_cohen_kappa", [])],
-        "labelers": [{**r, "kappa": _estimate(r["kappa"])} for r in stats.get("labelers", [])],
-        "vendors": [{**r, "kappa": _estimate(r["kappa"])} for r in stats.get("vendors", [])],
-        "llm_voters": [{**r, "kappa": _estimate(r["kappa"])} for r in stats.get("llm_voters", [])],
-        "bootstrap": stats.get("bootstrap"),
-    }
 
 
 def _fmt(value: dict | None) -> str:
@@ -137,7 +116,7 @@ class Command(BaseCommand):
                            "consuming the freeze queue? (the request stays; its task runs when one is)")
 
     def _stats(self, *, name: str, version: int | None, json: bool, **_: Any) -> None:
-        document = stats_document(goldset_version_get(name=name, number=version))
+        document = goldset_version_stats_document(goldset_version_get(name=name, number=version))
         if json:
             self.stdout.write(_json_dumps(document))
             return
@@ -145,11 +124,11 @@ class Command(BaseCommand):
                           f"digest {document['digest']}")
         self.stdout.write("gold labels: " + ", ".join(f"{k} {v}" for k, v in document["labels"].items()))
         agreement = document["percent_agreement"]
-        self.stdout.write(f"percent agreement   {agreement:.3f}" if agreement is not None
-                          else "percent agreement   undefined")
+        self.stdout.write(f"percent agreement     {agreement:.3f}" if agreement is not None
+                          else "percent agreement     undefined")
         for key, title in (("fleiss_kappa", "Fleiss' kappa"), ("krippendorff_alpha", "Krippendorff's alpha"),
                            ("gwet_ac1", "Gwet's AC1")):
-            self.stdout.write(f"{title:<20}{_fmt(document[key])}")
+            self.stdout.write(f"{title:<22}{_fmt(document[key])}")
         for row in document["vendors"]:
             self.stdout.write(f"vendor {row['vendor']}: {row['items']} labels, accuracy {row['accuracy']:.3f}, "
                               f"kappa {_fmt(row['kappa'])}")

@@ -7,9 +7,10 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from goldsets.selectors import goldset_version_stats_document
 from labeling.selectors import labeling_run_progress
 from touchstone import demo
-from touchstone.demo_pipeline import demo_run
+from touchstone.demo_pipeline import demo_golden_set, demo_run
 
 
 class Command(BaseCommand):
@@ -30,6 +31,8 @@ class Command(BaseCommand):
             compiled = demo.prompts_compile_on_worker(versions)
             run = demo_run(simulator_url=urls["llm"], log=lambda m: say(f"· {m}"))
             progress = labeling_run_progress(run=run)
+            golden = demo_golden_set(log=lambda m: say(f"· {m}"))
+            stats = goldset_version_stats_document(golden)
             say("")
             say(self.style.SUCCESS("Touchstone demo is up."))
             say(f"  Admin:          {urls['web']}/admin/")
@@ -46,6 +49,19 @@ class Command(BaseCommand):
                 f"{progress.ok} judgements ok, {progress.failed} failed; decisions "
                 + ", ".join(f"{k} {v}" for k, v in sorted(progress.outcomes.items())))
             say(f"  Run page:       {urls['web']}/runs/{run.pk}/")
+            say(f"  Golden set (real human labels): {golden.golden_set.name} v{golden.number}: "
+                f"{golden.item_count} items, digest {golden.digest[:16]}…")
+            say("    gold labels: " + ", ".join(f"{k} {v}" for k, v in stats["labels"].items()))
+            for key, title in (("krippendorff_alpha", "Krippendorff's alpha"), ("gwet_ac1", "Gwet's AC1"),
+                               ("fleiss_kappa", "Fleiss' kappa")):
+                value = stats[key]
+                say(f"    {title:<21}" + (f"{value['value']:.3f}" if value else "undefined")
+                    + (f"  95% CI [{value['ci_low']:.3f}, {value['ci_high']:.3f}]"
+                       if value and value["ci_low"] is not None else ""))
+            say(f"    page: {urls['web']}/goldsets/{golden.golden_set.name}/v{golden.number}/")
+            say("    export: .venv/bin/python manage.py goldset export "
+                f"{golden.golden_set.name} --format parquet --output exports/")
+            say(f"    stats:  .venv/bin/python manage.py goldset stats {golden.golden_set.name} --json")
             if exit_when_ready:
                 return
             say("Press Ctrl-C to stop every process the demo started.")
