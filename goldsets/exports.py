@@ -75,22 +75,30 @@ def goldset_version_verify(*, version: GoldenSetVersion) -> str:
     return version.digest
 
 
-def export_records(version: GoldenSetVersion, *, raw_ids: bool = False) -> Iterator[dict[str, Any]]:
-    """The version's items as export records, in digest order. Call after verifying."""
+def labeler_renamer(version: GoldenSetVersion, *, raw_ids: bool = False) -> Callable[[dict], str]:
+    """How a stored label's labeler is shown: its pseudonym in this golden set, or the raw id."""
     key = version.golden_set.pseudonym_key
-    names = {pk: (vendor, external_id) for pk, vendor, external_id in
-             Labeler.objects.values_list("pk", "vendor__name", "external_id")}
     aliases: dict[int, str] = {}
+    names: dict[int, tuple[str, str]] = {}
 
-    def labeler_name(label: dict) -> str:
+    def rename(label: dict) -> str:
         if raw_ids:
             return label["labeler"]
         pk = label["labeler_id"]
         if pk not in aliases:
+            if not names:
+                names.update({row[0]: (row[1], row[2]) for row in
+                              Labeler.objects.values_list("pk", "vendor__name", "external_id")})
             vendor, external_id = names.get(pk, (label["vendor"], label["labeler"]))
             aliases[pk] = pseudonym(key, vendor, external_id)
         return aliases[pk]
 
+    return rename
+
+
+def export_records(version: GoldenSetVersion, *, raw_ids: bool = False) -> Iterator[dict[str, Any]]:
+    """The version's items as export records, in digest order. Call after verifying."""
+    labeler_name = labeler_renamer(version, raw_ids=raw_ids)
     fields = ("external_id", "source", "parts", "metadata", "content_sha256", "gold_label", "decided_by", "labels",
               "llm", "lineage")
     for row in _rows(version, *fields):

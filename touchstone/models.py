@@ -48,3 +48,29 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ImmutableObject("Audit events are append-only and cannot be deleted.")
+
+
+class ApiTokenScope(models.TextChoices):
+    READ = "read", "Read only (pipelines)"
+    WRITE = "write", "Read and write (labeling ops)"
+
+
+class ApiToken(models.Model):
+    """A scoped API token. Only the sha256 of the key is stored; the key is shown once."""
+
+    name = models.CharField(max_length=100)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    scope = models.CharField(max_length=8, choices=ApiTokenScope.choices, default=ApiTokenScope.READ)
+    prefix = models.CharField(max_length=12, db_index=True, editable=False, help_text="Identifies the key in logs.")
+    key_sha256 = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…, {self.scope})"
