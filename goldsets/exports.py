@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
 
+from goldsets.db import raw_rows
 from goldsets.freeze import Digest, canonical_line, pseudonym
 from goldsets.models import GoldenItem, GoldenSetVersion, GoldenSetVersionStatus
 from labeling.models import Labeler
@@ -53,25 +55,66 @@ def _require_frozen(version: GoldenSetVersion) -> None:
         raise InvalidStateTransition(f"{version} is {version.status}; only frozen versions can be exported.")
 
 
-def _rows(version: GoldenSetVersion, *fields: str) -> Iterator[dict[str, Any]]:
-    return GoldenItem.objects.filter(version=version).order_by("position").values(*fields).iterator(chunk_size=CHUNK)
+EXPORT_COLUMNS = ("external_id", "source", "parts", "metadata", "content_sha256", "gold_label", "decided_by",
+                  "labels", "llm", "lineage")
+
+
+@dataclass
+class StoredItem:
+    """One frozen item as stored: JSON columns still as text where the database gives text."""
+
+    external_id: str
+    source: str
+    parts: Any
+    metadata: Any
+    content_sha256: str
+    gold_label: str
+    decided_by: str
+    labels: list[dict[str, Any]]
+    llm: Any
+    lineage: Any
+
+
+def _loads(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _raw(value: Any) -> bytes:
+    """A JSON column's text for splicing into an output line, without a parse where possible."""
+    if value is None:
+        return b"null"
+    return value.encode() if isinstance(value, str) else orjson.dumps(value)
+
+
+def stored_items(version: GoldenSetVersion, digest: Digest | None = None) -> Iterator[StoredItem]:
+    """The version's items in digest order, read with a raw cursor; each one is fed to ``digest``."""
+    rows = raw_rows(f"SELECT {', '.join(EXPORT_COLUMNS)} FROM {GoldenItem._meta.db_table} "
+                    "WHERE version_id = %s ORDER BY position", [version.pk], chunk=CHUNK)
+    for row in rows:
+        item = StoredItem(*row[:7], _loads(row[7]), row[8], row[9])
+        if digest is not None:
+            digest.add(canonical_line(
+                source=item.source, external_id=item.external_id, content_sha256=item.content_sha256,
+                gold_label=item.gold_label, decided_by=item.decided_by,
+                labels=[(label["vendor"], label["role"], label["label"]) for label in item.labels]))
+        yield item
+
+
+def _check(version: GoldenSetVersion, digest: Digest) -> None:
+    if digest.hexdigest() != version.digest or digest.items != version.item_count:
+        raise DigestMismatch(
+            f"{version}: stored items hash to {digest.hexdigest()} ({digest.items} items), but the version's digest "
+            f"is {version.digest} ({version.item_count} items). The data was altered after freezing; "
+            "refusing to export.")
 
 
 def goldset_version_verify(*, version: GoldenSetVersion) -> str:
     """Recompute the digest from the stored items; raise DigestMismatch if it differs."""
     _require_frozen(version)
     digest = Digest()
-    fields = ("source", "external_id", "content_sha256", "gold_label", "decided_by", "labels")
-    for row in _rows(version, *fields):
-        digest.add(canonical_line(
-            source=row["source"], external_id=row["external_id"], content_sha256=row["content_sha256"],
-            gold_label=row["gold_label"], decided_by=row["decided_by"],
-            labels=[(label["vendor"], label["role"], label["label"]) for label in row["labels"]]))
-    if digest.hexdigest() != version.digest or digest.items != version.item_count:
-        raise DigestMismatch(
-            f"{version}: stored items hash to {digest.hexdigest()} ({digest.items} items), but the version's digest "
-            f"is {version.digest} ({version.item_count} items). The data was altered after freezing; "
-            "refusing to export.")
+    for _ in stored_items(version, digest):
+        pass
+    _check(version, digest)
     return version.digest
 
 
@@ -96,44 +139,58 @@ def labeler_renamer(version: GoldenSetVersion, *, raw_ids: bool = False) -> Call
     return rename
 
 
-def export_records(version: GoldenSetVersion, *, raw_ids: bool = False) -> Iterator[dict[str, Any]]:
-    """The version's items as export records, in digest order. Call after verifying."""
-    labeler_name = labeler_renamer(version, raw_ids=raw_ids)
-    fields = ("external_id", "source", "parts", "metadata", "content_sha256", "gold_label", "decided_by", "labels",
-              "llm", "lineage")
-    for row in _rows(version, *fields):
+def _public_labels(item: StoredItem, rename: Callable[[dict], str]) -> list[dict[str, Any]]:
+    return [{"labeler": rename(label), "vendor": label["vendor"], "label": label["label"], "role": label["role"],
+             "labeled_at": label["labeled_at"]} for label in item.labels]
+
+
+def export_records(version: GoldenSetVersion, *, raw_ids: bool = False,
+                   digest: Digest | None = None) -> Iterator[dict[str, Any]]:
+    """The version's items as export records (decoded), in digest order."""
+    rename = labeler_renamer(version, raw_ids=raw_ids)
+    for item in stored_items(version, digest):
         yield {
-            "external_id": row["external_id"], "source": row["source"], "components": row["parts"],
-            "metadata": row["metadata"], "content_sha256": row["content_sha256"], "gold_label": row["gold_label"],
-            "decided_by": row["decided_by"],
-            "labels": [{"labeler": labeler_name(label), "vendor": label["vendor"], "label": label["label"],
-                        "role": label["role"], "labeled_at": label["labeled_at"]} for label in row["labels"]],
-            "llm": row["llm"], "lineage": row["lineage"],
+            "external_id": item.external_id, "source": item.source, "components": _loads(item.parts),
+            "metadata": _loads(item.metadata), "content_sha256": item.content_sha256, "gold_label": item.gold_label,
+            "decided_by": item.decided_by, "labels": _public_labels(item, rename), "llm": _loads(item.llm),
+            "lineage": _loads(item.lineage),
         }
 
 
-def jsonl_chunks(records: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    buffer = []
-    for n, record in enumerate(records, start=1):
-        buffer.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+def jsonl_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Digest | None = None,
+                 on_item: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """JSONL, 500 lines per chunk. Stored JSON is spliced in as text, not re-encoded."""
+    rename = labeler_renamer(version, raw_ids=raw_ids)
+    buffer: list[bytes] = []
+    for n, item in enumerate(stored_items(version, digest), start=1):
+        buffer.append(b"".join((
+            b'{"external_id":', orjson.dumps(item.external_id), b',"source":', orjson.dumps(item.source),
+            b',"components":', _raw(item.parts), b',"metadata":', _raw(item.metadata),
+            b',"content_sha256":', orjson.dumps(item.content_sha256), b',"gold_label":', orjson.dumps(item.gold_label),
+            b',"decided_by":', orjson.dumps(item.decided_by), b',"labels":',
+            orjson.dumps(_public_labels(item, rename)), b',"llm":', _raw(item.llm),
+            b',"lineage":', _raw(item.lineage), b"}\n")))
         if n % 500 == 0:
-            yield ("\n".join(buffer) + "\n").encode()
+            yield b"".join(buffer)
             buffer = []
+            if on_item:
+                on_item(n)
     if buffer:
-        yield ("\n".join(buffer) + "\n").encode()
+        yield b"".join(buffer)
 
 
 CSV_COLUMNS = ["external_id", "source", "content_sha256", "gold_label", "decided_by", "label_count", "labels",
                "llm_label", "llm_confidence", "metadata"]
 
 
-def csv_chunks(records: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+def csv_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Digest | None = None,
+               on_item: Callable[[int], None] | None = None) -> Iterator[bytes]:
     """One row per item; text parts as ``part.<name>`` columns, nested fields as JSON text."""
     parts = list(settings.CONTENT_PARTS)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS[:6] + [f"part.{name}" for name in parts] + CSV_COLUMNS[6:])
-    for n, record in enumerate(records, start=1):
+    for n, record in enumerate(export_records(version, raw_ids=raw_ids, digest=digest), start=1):
         llm = record["llm"] or {}
         writer.writerow([
             record["external_id"], record["source"], record["content_sha256"], record["gold_label"],
@@ -146,6 +203,8 @@ def csv_chunks(records: Iterator[dict[str, Any]]) -> Iterator[bytes]:
             yield out.getvalue().encode()
             out.seek(0)
             out.truncate()
+            if on_item:
+                on_item(n)
     yield out.getvalue().encode()
 
 
@@ -159,34 +218,36 @@ PARQUET_SCHEMA = pa.schema([
 ])
 
 
-def write_parquet(records: Iterator[dict[str, Any]], sink: Any) -> None:
-    """Write row groups of PARQUET_ROW_GROUP items; nested metadata and lineage as JSON text."""
+def write_parquet(version: GoldenSetVersion, sink: Any, *, raw_ids: bool = False, digest: Digest | None = None,
+                  on_item: Callable[[int], None] | None = None) -> None:
+    """Row groups of PARQUET_ROW_GROUP items; metadata and lineage as JSON text."""
+    rename = labeler_renamer(version, raw_ids=raw_ids)
     with pq.ParquetWriter(sink, PARQUET_SCHEMA, compression="zstd") as writer:
-        batch: list[dict[str, Any]] = []
+        columns: dict[str, list] = {name: [] for name in PARQUET_SCHEMA.names}
 
         def flush() -> None:
-            columns = {name: [] for name in PARQUET_SCHEMA.names}
-            for record in batch:
-                llm = record["llm"] or {}
-                columns["external_id"].append(record["external_id"])
-                columns["source"].append(record["source"])
-                columns["content_sha256"].append(record["content_sha256"])
-                columns["gold_label"].append(record["gold_label"])
-                columns["decided_by"].append(record["decided_by"])
-                columns["labels"].append(record["labels"])
-                columns["components"].append(list(record["components"].items()))
-                columns["metadata"].append(json.dumps(record["metadata"], ensure_ascii=False))
-                columns["llm_label"].append(llm.get("label"))
-                columns["llm_confidence"].append(llm.get("confidence"))
-                columns["lineage"].append(json.dumps(record["lineage"], ensure_ascii=False))
             writer.write_table(pa.table(columns, schema=PARQUET_SCHEMA))
-            batch.clear()
+            for values in columns.values():
+                values.clear()
 
-        for record in records:
-            batch.append(record)
-            if len(batch) >= PARQUET_ROW_GROUP:
+        for n, item in enumerate(stored_items(version, digest), start=1):
+            llm = _loads(item.llm) or {}
+            columns["external_id"].append(item.external_id)
+            columns["source"].append(item.source)
+            columns["content_sha256"].append(item.content_sha256)
+            columns["gold_label"].append(item.gold_label)
+            columns["decided_by"].append(item.decided_by)
+            columns["labels"].append(_public_labels(item, rename))
+            columns["components"].append(list(_loads(item.parts).items()))
+            columns["metadata"].append(_raw(item.metadata).decode())
+            columns["llm_label"].append(llm.get("label"))
+            columns["llm_confidence"].append(llm.get("confidence"))
+            columns["lineage"].append(_raw(item.lineage).decode())
+            if n % PARQUET_ROW_GROUP == 0:
                 flush()
-        if batch:
+                if on_item:
+                    on_item(n)
+        if columns["external_id"]:
             flush()
 
 
@@ -310,11 +371,12 @@ def goldset_version_export(*, version: GoldenSetVersion, fmt: str, output: Path,
     ``output`` is a directory (``into_directory``, or an existing directory when None: files
     named after the set and version, ``manifest.json``, ``DATASET_CARD.md``) or a file path
     (the manifest and card go next to it as ``<name>.manifest.json`` and ``<name>.card.md``).
-    Files appear only complete: each is written to a temporary file and renamed.
+    The digest is recomputed while writing; files appear only complete and verified: each is
+    written to a temporary file and renamed, or discarded on a mismatch.
     """
     if fmt not in FORMATS:
         raise ApplicationError(f"format: must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    goldset_version_verify(version=version)
+    _require_frozen(version)
     if into_directory or (into_directory is None and output.is_dir()):
         output.mkdir(parents=True, exist_ok=True)
         path = output / f"{version.golden_set.name}-v{version.number}.{fmt}"
@@ -325,22 +387,18 @@ def goldset_version_export(*, version: GoldenSetVersion, fmt: str, output: Path,
         manifest_path = output.with_name(output.name + ".manifest.json")
         card_path = output.with_name(output.name + ".card.md")
 
-    def counted(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for n, record in enumerate(records, start=1):
-            if on_progress and n % CHUNK == 0:
-                on_progress(n)
-            yield record
-        if on_progress:
-            on_progress(version.item_count)
-
-    records = counted(export_records(version, raw_ids=raw_ids))
-    file_hash = hashlib.sha256()
+    digest = Digest()
     with _atomic_file(path) as handle:
         if fmt == "parquet":
-            write_parquet(records, handle)
+            write_parquet(version, handle, raw_ids=raw_ids, digest=digest, on_item=on_progress)
         else:
-            for chunk in (jsonl_chunks(records) if fmt == "jsonl" else csv_chunks(records)):
+            chunks = jsonl_chunks if fmt == "jsonl" else csv_chunks
+            for chunk in chunks(version, raw_ids=raw_ids, digest=digest, on_item=on_progress):
                 handle.write(chunk)
+        _check(version, digest)  # raising here discards the temporary file: no export appears
+    if on_progress:
+        on_progress(version.item_count)
+    file_hash = hashlib.sha256()
     with path.open("rb") as written:
         for block in iter(lambda: written.read(1 << 20), b""):
             file_hash.update(block)

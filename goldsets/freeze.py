@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+
+import orjson
 
 RULES = ("majority", "unanimous", "plurality")
 
@@ -63,6 +64,9 @@ def decide_gold(review_labels: Sequence[str], adjudicated: str | None, rule: Fre
         return GoldDecision(adjudicated, "adjudicated")
     if len(review_labels) < rule.min_labels:
         return GoldDecision(None, excluded_because="fewer_labels")
+    first = review_labels[0]
+    if all(label == first for label in review_labels):
+        return GoldDecision(first, "unanimous")
     counts = Counter(review_labels).most_common()
     top_label, top = counts[0]
     if len(counts) == 1:
@@ -85,7 +89,8 @@ def canonical_line(*, source: str, external_id: str, content_sha256: str, gold_l
         "source": source, "external_id": external_id, "content_sha256": content_sha256,
         "gold_label": gold_label, "decided_by": decided_by, "labels": sorted(list(label) for label in labels),
     }
-    return (json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    # orjson writes exactly the json.dumps form documented above, several times faster.
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS) + b"\n"
 
 
 def item_order_key(source: str, external_id: str) -> tuple[str, str]:

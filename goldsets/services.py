@@ -7,11 +7,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import orjson
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from goldsets.db import iso_utc, json_text, raw_rows
 from goldsets.freeze import Digest, FreezeRule, canonical_line, decide_gold, item_order_key, pseudonym
 from goldsets.models import DecidedBy, GoldenItem, GoldenSet, GoldenSetVersion, GoldenSetVersionStatus
 from goldsets.stats import accuracy_against_gold, agreement_summary
@@ -64,9 +66,8 @@ class _Included:
 
 def _labels_by_item(policy_version: PolicyVersion) -> Iterator[tuple[int, list[tuple]]]:
     """Stream the policy version's human labels grouped by item, in item order."""
-    rows = (HumanLabel.objects.filter(policy_version=policy_version).order_by("item_id", "labeler_id", "role")
-            .values_list("item_id", "labeler_id", "role", "label", "is_valid", "labeled_at")
-            .iterator(chunk_size=10_000))
+    rows = raw_rows(f"SELECT item_id, labeler_id, role, label, is_valid, labeled_at FROM {HumanLabel._meta.db_table} "
+                    "WHERE policy_version_id = %s ORDER BY item_id, labeler_id, role", [policy_version.pk])
     current, group = None, []
     for row in rows:
         if row[0] != current and group:
@@ -107,7 +108,7 @@ def _select(policy_version: PolicyVersion, rule: FreezeRule, taxonomy: set[str],
             excluded[decision.excluded_because] += 1
             continue
         included[item_id] = _Included(decision.gold_label, decision.decided_by,
-                                      [(r[1], r[2], r[3], r[5].isoformat()) for r in valid])
+                                      [(r[1], r[2], r[3], iso_utc(r[5])) for r in valid])
     for item_id, decision in llm.items():
         if item_id in labelled or decision["outcome"] != DecisionOutcome.AUTO_ACCEPTED:
             continue
@@ -138,9 +139,8 @@ def _labeler_names() -> dict[int, tuple[str, str]]:
 def _statistics(*, version: GoldenSetVersion, included: dict[int, _Included], taxonomy: list[str],
                 names: dict[int, tuple[str, str]]) -> dict:
     key = version.golden_set.pseudonym_key
-
-    def alias(labeler_pk: int) -> str:
-        return pseudonym(key, *names[labeler_pk])
+    aliases = {pk: pseudonym(key, vendor, labeler) for pk, (vendor, labeler) in names.items()}
+    alias = aliases.__getitem__
 
     units = [{alias(pk): label for pk, role, label, _ in entry.labels if role == HumanLabelRole.REVIEW}
              for entry in included.values() if entry.labels]
@@ -193,6 +193,54 @@ def goldset_version_build(*, version_id: int, on_progress: Callable[[int, int], 
         raise
 
 
+GOLDEN_ITEM_COLUMNS = ("version_id", "position", "item_id", "source", "external_id", "content_sha256", "parts",
+                       "metadata", "gold_label", "decided_by", "labels", "llm", "lineage")
+JSON_COLUMNS = {"parts", "metadata", "labels", "llm", "lineage"}
+
+
+def _write_items(*, version: GoldenSetVersion, keys: list[tuple[str, str, int]], included: dict[int, _Included],
+                 llm: dict[int, dict], names: dict[int, tuple[str, str]],
+                 on_progress: Callable[[int, int], None] | None) -> Digest:
+    """Runs inside the freeze's transaction: snapshot the items in digest order with plain
+    INSERTs (JSON passed through as text), feeding the digest as it goes."""
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    placeholders = ", ".join(f"%s{cast}" if column in JSON_COLUMNS else "%s" for column in GOLDEN_ITEM_COLUMNS)
+    insert = (f"INSERT INTO {GoldenItem._meta.db_table} ({', '.join(GOLDEN_ITEM_COLUMNS)}) "
+              f"VALUES ({placeholders})")
+    content = ContentItem._meta.db_table
+    policy_version = str(version.policy_version)
+    digest = Digest()
+    for start in range(0, len(keys), ID_CHUNK):
+        chunk = keys[start:start + ID_CHUNK]
+        ids = [pk for _, _, pk in chunk]
+        stored = {row[0]: row[1:] for row in raw_rows(
+            f"SELECT id, parts, metadata, content_sha256 FROM {content} WHERE id IN ({', '.join(['%s'] * len(ids))})",
+            ids)}
+        rows = []
+        for offset, (source, external_id, pk) in enumerate(chunk):
+            parts, metadata, content_sha256 = stored[pk]
+            entry = included[pk]
+            labels = [{"labeler_id": labeler_pk, "labeler": names[labeler_pk][1], "vendor": names[labeler_pk][0],
+                       "role": role, "label": label, "labeled_at": labeled_at}
+                      for labeler_pk, role, label, labeled_at in entry.labels]
+            decision = llm.get(pk)
+            lineage = {"policy_version": policy_version,
+                       "prompt_version": decision["prompt_version"] if decision else None,
+                       "run": decision["run"] if decision else None}
+            rows.append((version.pk, start + offset, pk, source, external_id, content_sha256, json_text(parts),
+                         json_text(metadata), entry.gold_label, entry.decided_by, orjson.dumps(labels).decode(),
+                         orjson.dumps(decision).decode() if decision else None, orjson.dumps(lineage).decode()))
+            digest.add(canonical_line(
+                source=source, external_id=external_id, content_sha256=content_sha256,
+                gold_label=entry.gold_label, decided_by=entry.decided_by,
+                labels=[(names[labeler_pk][0], role, label) for labeler_pk, role, label, _ in entry.labels]))
+        with connection.cursor() as cursor:
+            cursor.executemany(insert, rows)
+        if on_progress:
+            on_progress(min(start + ID_CHUNK, len(keys)), len(keys))
+    return digest
+
+
 @transaction.atomic(durable=True)
 def _build(*, version_id: int, on_progress: Callable[[int, int], None] | None) -> GoldenSetVersion:
     version = (GoldenSetVersion.objects.select_for_update().select_related("golden_set", "policy_version__policy")
@@ -210,31 +258,8 @@ def _build(*, version_id: int, on_progress: Callable[[int, int], None] | None) -
                               f"{rule.as_dict()} (left out: {reasons}).")
     names = _labeler_names()
     keys = _item_keys(list(included))
-    digest = Digest()
-    for start in range(0, len(keys), ID_CHUNK):
-        chunk = keys[start:start + ID_CHUNK]
-        items = ContentItem.objects.in_bulk([pk for _, _, pk in chunk])
-        rows = []
-        for offset, (source, external_id, pk) in enumerate(chunk):
-            item, entry = items[pk], included[pk]
-            labels = [{"labeler_id": labeler_pk, "labeler": names[labeler_pk][1], "vendor": names[labeler_pk][0],
-                       "role": role, "label": label, "labeled_at": labeled_at}
-                      for labeler_pk, role, label, labeled_at in entry.labels]
-            decision = llm.get(pk)
-            rows.append(GoldenItem(
-                version=version, position=start + offset, item=item, source=source, external_id=external_id,
-                content_sha256=item.content_sha256, parts=item.parts, metadata=item.metadata,
-                gold_label=entry.gold_label, decided_by=entry.decided_by, labels=labels, llm=decision,
-                lineage={"policy_version": str(policy_version),
-                         "prompt_version": decision["prompt_version"] if decision else None,
-                         "run": decision["run"] if decision else None}))
-            digest.add(canonical_line(
-                source=source, external_id=external_id, content_sha256=item.content_sha256,
-                gold_label=entry.gold_label, decided_by=entry.decided_by,
-                labels=[(names[labeler_pk][0], role, label) for labeler_pk, role, label, _ in entry.labels]))
-        GoldenItem.objects.bulk_create(rows, batch_size=1000)
-        if on_progress:
-            on_progress(min(start + ID_CHUNK, len(keys)), len(keys))
+    digest = _write_items(version=version, keys=keys, included=included, llm=llm, names=names,
+                          on_progress=on_progress)
     parent = (GoldenSetVersion.objects.filter(golden_set=version.golden_set, status=GoldenSetVersionStatus.FROZEN)
               .order_by("-number").first())
     version.stats = _statistics(version=version, included=included, taxonomy=taxonomy, names=names)
@@ -252,6 +277,19 @@ def _build(*, version_id: int, on_progress: Callable[[int, int], None] | None) -
     audit_event_record(actor=version.created_by, event_type="goldset.frozen", obj=version,
                        details={"number": version.number, "items": version.item_count, "digest": version.digest})
     return version
+
+
+def goldset_version_stats_compute(*, version: GoldenSetVersion) -> dict:
+    """Recompute a frozen version's statistics from its frozen items (the stored ones are
+    computed the same way at freeze time); reads only."""
+    included: dict[int, _Included] = {}
+    rows = (GoldenItem.objects.filter(version=version).order_by("position")
+            .values_list("item_id", "gold_label", "decided_by", "labels").iterator(chunk_size=10_000))
+    for item_id, gold_label, decided_by, labels in rows:
+        included[item_id] = _Included(gold_label, decided_by, [
+            (label["labeler_id"], label["role"], label["label"], label["labeled_at"]) for label in labels])
+    taxonomy = list(version.policy_version.labels.order_by("position", "pk").values_list("key", flat=True))
+    return _statistics(version=version, included=included, taxonomy=taxonomy, names=_labeler_names())
 
 
 def labels_by_pseudonym(version: GoldenSetVersion) -> dict[str, tuple[str, str]]:

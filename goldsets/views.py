@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
 from goldsets import charts
-from goldsets.exports import csv_chunks, export_records, goldset_version_verify, jsonl_chunks, write_parquet
+from goldsets.exports import csv_chunks, goldset_version_verify, jsonl_chunks, write_parquet
 from goldsets.models import GoldenSetVersion
 from goldsets.selectors import goldset_get, goldset_version_diff, goldset_version_get, goldset_version_list
 
@@ -50,16 +50,15 @@ def version_detail(request: HttpRequest, name: str, number: int) -> HttpResponse
 
 def export_response(version: GoldenSetVersion, fmt: str, *, raw_ids: bool = False) -> HttpResponse:
     """Verify the digest, then stream the export (Parquet via a temporary file: it ends with a footer)."""
-    goldset_version_verify(version=version)
+    goldset_version_verify(version=version)  # before the first byte: a response cannot be taken back
     filename = f"{version.golden_set.name}-v{version.number}.{fmt}"
-    records = export_records(version, raw_ids=raw_ids)
     headers = {"Content-Disposition": f'attachment; filename="{filename}"', "X-Golden-Set-Digest": version.digest}
     if fmt == "parquet":
         spool = tempfile.TemporaryFile()
-        write_parquet(records, spool)
+        write_parquet(version, spool, raw_ids=raw_ids)
         spool.seek(0)
         return FileResponse(spool, content_type=CONTENT_TYPES[fmt], headers=headers)
-    chunks: Iterator[bytes] = jsonl_chunks(records) if fmt == "jsonl" else csv_chunks(records)
+    chunks: Iterator[bytes] = (jsonl_chunks if fmt == "jsonl" else csv_chunks)(version, raw_ids=raw_ids)
     return StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt], headers=headers)
 
 

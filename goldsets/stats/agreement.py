@@ -18,15 +18,13 @@ Implementation: every multi-rater statistic here is a function of the units' cat
 counts. Units with the same count vector contribute identically, so the data are
 compressed to distinct count patterns with multiplicities; bootstrap resamples of units
 are then multinomial draws over patterns, which makes 1,000 resamples of 100,000 units
-take well under a second. Point estimates of α and of Fleiss' κ (equal rater counts) come
-from the `krippendorff` and `statsmodels` packages; the tests check the fast kernels
-against them.
+take well under a second. Point estimates of α come from the `krippendorff` package;
+the tests check every kernel against krippendorff, statsmodels and scikit-learn.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -227,23 +225,15 @@ def percent_agreement(units: Units | CountTable, categories: Sequence[Hashable] 
 
 def fleiss_kappa(units: Units | CountTable, categories: Sequence[Hashable] | None = None) -> Estimate:
     """Fleiss' κ (1971). With unequal numbers of ratings per unit, the generalisation in
-    Gwet (2014, ch. 2): P̄ over pairable units, π_k as the mean share of ratings in k."""
-    from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss_kappa
-
+    Gwet (2014, ch. 2): P̄ over pairable units, π_k as the mean share of ratings in k. With
+    equal numbers it is exactly Fleiss' formula; the tests check it against statsmodels
+    (not imported here: its import alone costs more than the whole computation)."""
     table = as_count_table(units, categories)
     if table.units == 0:
         return undefined("no unit has two or more ratings")
     if len(table.categories) < 2 or np.count_nonzero(table.patterns.sum(axis=0)) < 2:
         return undefined("only one category was used: chance agreement is 1", table.units)
-    raters = table.patterns.sum(axis=1)
-    if np.all(raters == raters[0]):
-        full = np.repeat(table.patterns, table.multiplicity, axis=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            value = float(statsmodels_fleiss_kappa(full, method="fleiss"))
-    else:
-        value = _point(table, "fleiss_kappa")
-    return _finite_or_undefined(value, table, "chance agreement is 1")
+    return _finite_or_undefined(_point(table, "fleiss_kappa"), table, "chance agreement is 1")
 
 
 def gwet_ac1(units: Units | CountTable, categories: Sequence[Hashable] | None = None) -> Estimate:
@@ -305,12 +295,25 @@ def per_label_alpha(
     return result
 
 
+def _cohen_from_codes(first: np.ndarray, second: np.ndarray, q: int) -> float:
+    """Cohen's κ from integer-coded labels: one bincount for the confusion matrix."""
+    n = first.size
+    confusion = np.bincount(first * q + second, minlength=q * q).reshape(q, q) / n
+    observed = np.trace(confusion)
+    chance = float(confusion.sum(axis=1) @ confusion.sum(axis=0))
+    if math.isclose(chance, 1.0):
+        return math.nan
+    return (observed - chance) / (1.0 - chance)
+
+
 def cohen_kappa(
     first: Sequence[Hashable], second: Sequence[Hashable], categories: Sequence[Hashable] | None = None
 ) -> Estimate:
-    """Cohen's κ for two raters over the same units (scikit-learn's ``cohen_kappa_score``)."""
-    from sklearn.metrics import cohen_kappa_score
+    """Cohen's κ for two raters over the same units (Cohen 1960).
 
+    Vectorised (one bincount) because golden sets compute it for every labeler pair and every
+    labeler against gold; the tests check it against scikit-learn's ``cohen_kappa_score``.
+    """
     if len(first) != len(second):
         raise ValueError(f"the two label lists differ in length: {len(first)} and {len(second)}")
     if not first:
@@ -319,9 +322,13 @@ def cohen_kappa(
     if len(used) < 2:
         return undefined("both raters used one and the same category: chance agreement is 1", len(first))
     labels = list(categories) if categories is not None else sorted(used, key=_sort_key)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        value = float(cohen_kappa_score(list(first), list(second), labels=labels))
+    index = {label: i for i, label in enumerate(labels)}
+    try:
+        codes = np.fromiter((index[label] for label in first), dtype=np.int64, count=len(first))
+        other = np.fromiter((index[label] for label in second), dtype=np.int64, count=len(second))
+    except KeyError as exc:
+        raise ValueError(f"label {exc.args[0]!r} is not a category") from None
+    value = _cohen_from_codes(codes, other, len(labels))
     if not math.isfinite(value):
         return undefined("chance agreement is 1", len(first))
-    return Estimate(value=value, units=len(first))
+    return Estimate(value=float(value), units=len(first))

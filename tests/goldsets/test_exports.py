@@ -105,6 +105,8 @@ def test_export_imported_into_an_empty_database_freezes_to_the_same_digest(publi
     digest = out.getvalue().split("digest ")[1].split()[0]
     export = tmp_path / "export.jsonl"
     call_command("goldset", "export", "rt", "--format", "jsonl", "--output", str(export), **quiet)
+    first_line = json.loads(export.read_text().splitlines()[0])
+    assert first_line["labels"][0]["labeled_at"] == "2025-01-02T03:04:05+00:00"
 
     with connection.cursor() as cursor:  # empty the database of everything the export holds
         for table in ("goldsets_goldenitem", "goldsets_goldensetversion", "goldsets_goldenset_owners",

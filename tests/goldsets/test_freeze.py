@@ -139,3 +139,10 @@ def test_cli_freeze_stats_and_diff(labelled, published, tmp_path):
         call_command("goldset", "stats", "nope")
     with pytest.raises(CommandError, match="has no frozen version 9"):
         call_command("goldset", "stats", "gs", "--version", "9")
+
+
+def test_recomputed_statistics_equal_the_stored_ones(labelled, published):
+    from goldsets.services import goldset_version_stats_compute
+
+    version = freeze(published)
+    assert goldset_version_stats_compute(version=version) == version.stats
