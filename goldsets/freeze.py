@@ -10,7 +10,8 @@ A version's digest is the sha256 of the concatenation, in item order (``source``
                sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\\n"
 
 encoded as UTF-8. Labeler identities are not part of it, so a pseudonymized export imported
-back and frozen with the same rule has the same digest.
+back and frozen with the same rule has the same digest. A frozen item stores its labels in
+that sorted order; exports hash them in stored order, so reordering them is detected too.
 """
 
 from __future__ import annotations
@@ -85,12 +86,12 @@ def decide_gold(review_labels: Sequence[str], adjudicated: str | None, rule: Fre
 def canonical_line(*, source: str, external_id: str, content_sha256: str, gold_label: str, decided_by: str,
                    labels: Iterable[tuple[str, str, str]]) -> bytes:
     """One item's digest line; ``labels`` are (vendor, role, label) triples."""
+    # Keys already in sorted order; orjson then writes exactly the json.dumps form documented above.
     record = {
-        "source": source, "external_id": external_id, "content_sha256": content_sha256,
-        "gold_label": gold_label, "decided_by": decided_by, "labels": sorted(list(label) for label in labels),
+        "content_sha256": content_sha256, "decided_by": decided_by, "external_id": external_id,
+        "gold_label": gold_label, "labels": sorted(list(label) for label in labels), "source": source,
     }
-    # orjson writes exactly the json.dumps form documented above, several times faster.
-    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS) + b"\n"
+    return orjson.dumps(record) + b"\n"
 
 
 def item_order_key(source: str, external_id: str) -> tuple[str, str]:

@@ -220,9 +220,11 @@ def _write_items(*, version: GoldenSetVersion, keys: list[tuple[str, str, int]],
         for offset, (source, external_id, pk) in enumerate(chunk):
             parts, metadata, content_sha256 = stored[pk]
             entry = included[pk]
+            # Stored in digest order, so that verifying an export needs no sort.
+            ordered = sorted(entry.labels, key=lambda e: (names[e[0]][0], e[1], e[2], names[e[0]][1], e[3]))
             labels = [{"labeler_id": labeler_pk, "labeler": names[labeler_pk][1], "vendor": names[labeler_pk][0],
                        "role": role, "label": label, "labeled_at": labeled_at}
-                      for labeler_pk, role, label, labeled_at in entry.labels]
+                      for labeler_pk, role, label, labeled_at in ordered]
             decision = llm.get(pk)
             lineage = {"policy_version": policy_version,
                        "prompt_version": decision["prompt_version"] if decision else None,

@@ -6,6 +6,8 @@ from io import StringIO
 from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from django.core.management import CommandError, call_command
 
 from goldsets.exports import goldset_version_verify
@@ -146,3 +148,23 @@ def test_recomputed_statistics_equal_the_stored_ones(labelled, published):
 
     version = freeze(published)
     assert goldset_version_stats_compute(version=version) == version.stats
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.text(), min_size=5, max_size=5),
+       labels=st.lists(st.tuples(st.text(), st.text(), st.text()), max_size=4))
+def test_canonical_line_is_the_documented_json_dumps_form(texts, labels):
+    import json
+
+    from goldsets.freeze import canonical_line
+
+    source, external_id, sha, gold, decided = texts
+    documented = json.dumps({"source": source, "external_id": external_id, "content_sha256": sha, "gold_label": gold,
+                             "decided_by": decided, "labels": sorted(list(label) for label in labels)},
+                            sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+    try:
+        expected = documented.encode()
+    except UnicodeEncodeError:  # lone surrogates are not text; orjson refuses them too
+        return
+    assert canonical_line(source=source, external_id=external_id, content_sha256=sha, gold_label=gold,
+                          decided_by=decided, labels=labels) == expected
