@@ -157,11 +157,13 @@ def export_records(version: GoldenSetVersion, *, raw_ids: bool = False,
 
 
 def _json_tail_sql() -> str:
-    """SQL that splices an item's stored JSON columns into the end of its JSONL line, so the
-    database, not Python, copies the bulk of the bytes."""
-    text = "::text" if connection.vendor == "postgresql" else ""
-    return (f"',\"components\":' || parts{text} || ',\"metadata\":' || metadata{text} || ',\"llm\":' || "
-            f"COALESCE(llm{text}, 'null') || ',\"lineage\":' || lineage{text} || '}}' || char(10)")
+    """SQL that splices an item's stored JSON columns into the end of its JSONL line, as UTF-8
+    bytes, so the database, not Python, copies (and never decodes) the bulk of the bytes."""
+    postgres = connection.vendor == "postgresql"
+    text, newline = ("::text", "chr(10)") if postgres else ("", "char(10)")
+    tail = (f"',\"components\":' || parts{text} || ',\"metadata\":' || metadata{text} || ',\"llm\":' || "
+            f"COALESCE(llm{text}, 'null') || ',\"lineage\":' || lineage{text} || '}}' || {newline}")
+    return f"convert_to({tail}, 'UTF8')" if postgres else f"CAST({tail} AS BLOB)"
 
 
 def jsonl_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Digest | None = None,
@@ -169,10 +171,9 @@ def jsonl_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Di
     """JSONL, 500 lines per chunk. Stored JSON is spliced in as text, never decoded: only the
     labels are, to rename labelers and feed the digest."""
     rename = labeler_renamer(version, raw_ids=raw_ids)
-    newline = "chr(10)" if connection.vendor == "postgresql" else "char(10)"
     rows = raw_rows(
         "SELECT external_id, source, content_sha256, gold_label, decided_by, labels, "
-        f"{_json_tail_sql().replace('char(10)', newline)} FROM {GoldenItem._meta.db_table} "
+        f"{_json_tail_sql()} FROM {GoldenItem._meta.db_table} "
         "WHERE version_id = %s ORDER BY position", [version.pk], chunk=CHUNK)
     dumps, loads = orjson.dumps, orjson.loads
     add = digest.add if digest is not None else None
@@ -191,7 +192,7 @@ def jsonl_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Di
                        "gold_label": gold_label, "labels": triples, "source": source}) + b"\n")
         head = dumps({"external_id": external_id, "source": source, "content_sha256": content_sha256,
                       "gold_label": gold_label, "decided_by": decided_by, "labels": labels})
-        buffer.append(head[:-1] + tail.encode())
+        buffer.append(head[:-1] + bytes(tail))
         if n % 500 == 0:
             yield b"".join(buffer)
             buffer = []
