@@ -46,7 +46,7 @@ def kappa_heatmap(labelers: Sequence[str], pairs: Sequence[Mapping], *, cell: in
     shared items."""
     index = {name: i for i, name in enumerate(labelers)}
     margin = 120
-    size = margin + cell * len(labelers) + 10
+    size = margin + cell * len(labelers) + 90  # room for the last rotated column label
     parts = []
     for name, i in index.items():
         parts.append(f'<text x="{margin - 6}" y="{margin + i * cell + cell * 0.62:.1f}" text-anchor="end" {FONT}>'

@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import orjson
 from django.contrib.auth.models import AbstractBaseUser
@@ -279,6 +280,23 @@ def _build(*, version_id: int, on_progress: Callable[[int, int], None] | None) -
     audit_event_record(actor=version.created_by, event_type="goldset.frozen", obj=version,
                        details={"number": version.number, "items": version.item_count, "digest": version.digest})
     return version
+
+
+def goldset_freeze_watchdog(*, stale_after_seconds: float) -> list[int]:
+    """Mark freezes still building after ``stale_after_seconds`` (beyond any task's time limit)
+    as failed: their worker died and nothing of them was committed. Returns their ids."""
+    cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
+    stale = list(GoldenSetVersion.objects.filter(status=GoldenSetVersionStatus.BUILDING, created_at__lt=cutoff)
+                 .values_list("pk", flat=True))
+    for version_id in stale:
+        with transaction.atomic():
+            updated = GoldenSetVersion.objects.filter(pk=version_id, status=GoldenSetVersionStatus.BUILDING).update(
+                status=GoldenSetVersionStatus.FAILED,
+                failure_reason=f"interrupted: still building after {stale_after_seconds:.0f} s (worker lost)")
+            if updated:
+                audit_event_record(actor=None, event_type="goldset.freeze_interrupted",
+                                   obj=GoldenSetVersion.objects.get(pk=version_id))
+    return stale
 
 
 def goldset_version_stats_compute(*, version: GoldenSetVersion) -> dict:

@@ -38,8 +38,13 @@ app.conf.update(
     result_expires=24 * 60 * 60,
     worker_hijack_root_logger=False,
     # A run whose workers went quiet (a crash, a lost message) has its pending work re-queued.
-    beat_schedule={"llm-runs-watchdog": {"task": "labeling.tasks.llm_runs_watchdog", "schedule": 120.0,
-                                         "kwargs": {"stale_after_seconds": 300}}},
+    beat_schedule={
+        "llm-runs-watchdog": {"task": "labeling.tasks.llm_runs_watchdog", "schedule": 120.0,
+                              "kwargs": {"stale_after_seconds": 300}},
+        # Past the task hard time limit (30 min), a building freeze can only be a lost one.
+        "goldset-freeze-watchdog": {"task": "goldsets.tasks.freeze_watchdog", "schedule": 600.0,
+                                    "kwargs": {"stale_after_seconds": 3600}},
+    },
     timezone="UTC",
 )
 app.autodiscover_tasks()

@@ -6,9 +6,9 @@ from io import StringIO
 from unittest import mock
 
 import pytest
+from django.core.management import CommandError, call_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from django.core.management import CommandError, call_command
 
 from goldsets.exports import goldset_version_verify
 from goldsets.freeze import FreezeRule, decide_gold
@@ -168,3 +168,19 @@ def test_canonical_line_is_the_documented_json_dumps_form(texts, labels):
         return
     assert canonical_line(source=source, external_id=external_id, content_sha256=sha, gold_label=gold,
                           decided_by=decided, labels=labels) == expected
+
+
+def test_watchdog_fails_only_stale_building_freezes(labelled, published):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from goldsets.services import goldset_freeze_watchdog
+
+    old = goldset_version_freeze_request(name="gs", policy_version=published, rule=FreezeRule())
+    young = goldset_version_freeze_request(name="gs", policy_version=published, rule=FreezeRule())
+    GoldenSetVersion.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    assert goldset_freeze_watchdog(stale_after_seconds=3600) == [old.pk]
+    old.refresh_from_db()
+    assert old.status == "failed" and "worker lost" in old.failure_reason
+    assert goldset_version_build(version_id=young.pk).status == "frozen"
