@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 
 from goldsets.services import goldset_freeze_watchdog, goldset_version_build
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -14,8 +18,12 @@ def freeze_golden_set_version(self, version_id: int) -> dict[str, object]:
     Progress (items written so far) is published as the task's PROGRESS state."""
 
     def progress(done: int, total: int) -> None:
-        if self.request.id:
+        if self.request.is_eager or not self.request.id:
+            return
+        try:
             self.update_state(state="PROGRESS", meta={"done": done, "total": total})
+        except Exception:  # progress is a courtesy: an unreachable result backend must not fail a freeze
+            logger.warning("freeze #%s: could not publish progress", version_id, exc_info=True)
 
     version = goldset_version_build(version_id=version_id, on_progress=progress)
     return {"number": version.number, "items": version.item_count, "digest": version.digest}

@@ -19,6 +19,7 @@ from goldsets.selectors import goldset_get, goldset_version_diff, goldset_versio
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8",
                  "parquet": "application/vnd.apache.parquet"}
 HEATMAP_MAX_LABELERS = 30
+DIFF_ROWS_SHOWN = 500
 
 
 @staff_member_required
@@ -46,6 +47,13 @@ def version_detail(request: HttpRequest, name: str, number: int) -> HttpResponse
         "heatmap_svg": mark_safe(charts.kappa_heatmap(names, stats.get("pairwise_cohen_kappa", []))),
         "per_label": sorted(stats.get("per_label_alpha", {}).items()),
         "diff": diff, "formats": list(CONTENT_TYPES)})
+
+
+@staff_member_required
+def version_diff(request: HttpRequest, name: str, old: int, new: int) -> HttpResponse:
+    diff = goldset_version_diff(old=goldset_version_get(name=name, number=old),
+                                new=goldset_version_get(name=name, number=new))
+    return render(request, "goldsets/version_diff.html", {"diff": diff, "name": name, "limit": DIFF_ROWS_SHOWN})
 
 
 def export_response(version: GoldenSetVersion, fmt: str, *, raw_ids: bool = False) -> HttpResponse:

@@ -51,3 +51,10 @@ def test_unknown_set_or_version_is_a_404_page(admin_client, two_versions):
 
 def test_pages_need_staff(client, two_versions):
     assert client.get("/goldsets/gs/v1/").status_code == 302
+
+
+def test_diff_page_lists_added_items(admin_client, two_versions):
+    page = admin_client.get("/goldsets/gs/diff/1/2/").content.decode()
+    assert "gs: v1 → v2" in page and page.count("<code>s:item-") == 5
+    assert admin_client.get("/goldsets/gs/diff/1/9/").status_code == 404
+    assert "/goldsets/gs/diff/1/2/" in admin_client.get("/goldsets/gs/").content.decode()
