@@ -32,7 +32,7 @@ from touchstone.errors import ApplicationError, InvalidStateTransition
 
 FORMATS = ("jsonl", "csv", "parquet")
 CHUNK = 2000
-PARQUET_ROW_GROUP = 20_000
+PARQUET_ROW_GROUP = 10_000
 
 SCHEMA = {
     "external_id": "the item's id in its source",

@@ -20,6 +20,7 @@ from labeling.models import (
     Labeler,
     LabelImport,
     LabelingRun,
+    LLMBatch,
     LLMEndpoint,
     RunVoter,
     Sample,
@@ -160,8 +161,8 @@ def _run_action(service: Any, verb: str) -> Any:
 
 @admin.register(LabelingRun)
 class LabelingRunAdmin(ReadOnlyAdmin):
-    list_display = ("name", "status", "sample", "prompt_version", "page", "estimated_cost", "created_at")
-    list_filter = ("status",)
+    list_display = ("name", "status", "executor", "sample", "prompt_version", "page", "estimated_cost", "created_at")
+    list_filter = ("status", "executor")
     list_select_related = ("sample", "prompt_version__policy_version__policy",
                            "prompt_version__template_version__template")
     inlines = [RunVoterInline]
@@ -207,3 +208,10 @@ class HumanLabelAdmin(ReadOnlyAdmin):
 @admin.register(LabelImport)
 class LabelImportAdmin(ReadOnlyAdmin):
     list_display = ("pk", "path", "policy_version", "status", "imported", "duplicates", "rejected", "started_at")
+
+
+@admin.register(LLMBatch)
+class LLMBatchAdmin(ReadOnlyAdmin):
+    list_display = ("run", "remote_batch_id", "status", "remote_status", "request_count", "polls", "updated_at")
+    list_filter = ("status",)
+    list_select_related = ("run",)

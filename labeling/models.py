@@ -186,6 +186,8 @@ class LabelingRun(models.Model):
     max_attempts = models.PositiveSmallIntegerField(default=4, help_text="Per judgement, transient errors and "
                                                                           "invalid output together.")
     chunk_size = models.PositiveIntegerField(default=100)
+    executor = models.CharField(max_length=8, choices=[("realtime", "Real time (chat completions)"),
+                                                       ("batch", "OpenAI Batch API")], default="realtime")
     estimated_input_tokens = models.BigIntegerField(default=0)
     estimated_output_tokens = models.BigIntegerField(default=0)
     estimated_cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
@@ -222,6 +224,42 @@ class RunVoter(models.Model):
 
     def __str__(self) -> str:
         return f"voter {self.position}: {self.model}@{self.endpoint.name}"
+
+
+class LLMBatchStatus(models.TextChoices):
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted", "Submitted (waiting for the provider)"
+    INGESTED = "ingested", "Results stored"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class LLMBatch(models.Model):
+    """One Batch API batch of a run: the (item, voter) pairs of a chunk on one endpoint."""
+
+    run = models.ForeignKey("LabelingRun", on_delete=models.CASCADE, related_name="batches")
+    endpoint = models.ForeignKey(LLMEndpoint, on_delete=models.PROTECT, related_name="+")
+    chunk_key = models.CharField(max_length=80,
+                                 help_text="sha256 of the endpoint and the pairs (+ a resubmission count).")
+    pairs = models.JSONField(help_text="The [item id, voter id] pairs it judges.")
+    request_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=12, choices=LLMBatchStatus.choices, default=LLMBatchStatus.SUBMITTING)
+    remote_status = models.CharField(max_length=20, blank=True)
+    remote_batch_id = models.CharField(max_length=100, blank=True)
+    input_file_id = models.CharField(max_length=100, blank=True)
+    output_file_id = models.CharField(max_length=100, blank=True)
+    error_file_id = models.CharField(max_length=100, blank=True)
+    polls = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run", "created_at"]
+        constraints = [models.UniqueConstraint(fields=["run", "chunk_key"], name="llm_batch_chunk_once")]
+
+    def __str__(self) -> str:
+        return f"{self.run} batch {self.remote_batch_id or self.pk} ({self.status})"
 
 
 class JudgementStatus(models.TextChoices):

@@ -18,7 +18,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = labeling_run_get(name_or_id=str(run_id))
     return render(request, "labeling/run_detail.html", {
         "run": run, "progress": labeling_run_progress(run=run), "failures": labeling_run_failures(run=run),
-        "voters": run.voters.select_related("endpoint")})
+        "voters": run.voters.select_related("endpoint"), "batches": run.batches.order_by("created_at")[:50]})
 
 
 @staff_member_required

@@ -87,13 +87,17 @@ def run_estimate(run: LabelingRun) -> tuple[int, int, Decimal]:
         cost += (Decimal(voter_in - cached) * ep.price_input_per_million
                  + Decimal(cached) * ep.price_cached_input_per_million
                  + Decimal(voter_out) * ep.price_output_per_million) / Decimal(1_000_000)
+    if run.executor == "batch":
+        from labeling.llm.batch import BATCH_PRICE_FACTOR
+
+        cost *= BATCH_PRICE_FACTOR
     return input_tokens, output_tokens, cost
 
 
 @transaction.atomic(durable=True)
 def labeling_run_create(*, name: str, sample: Sample, prompt_version: PromptVersion, voters: list[VoterSpec],
                         confidence_threshold: float = 0.7, audit_share: float = 0.05, audit_seed: int = 0,
-                        max_attempts: int = 4, chunk_size: int = 100,
+                        max_attempts: int = 4, chunk_size: int = 100, executor: str = "realtime",
                         acting_user: AbstractBaseUser | None = None) -> LabelingRun:
     if not voters:
         raise RunConfigurationError("a run needs at least one voter")
@@ -103,10 +107,17 @@ def labeling_run_create(*, name: str, sample: Sample, prompt_version: PromptVers
         raise RunConfigurationError("audit share and confidence threshold must be within 0..1")
     if chunk_size < 1 or max_attempts < 1:
         raise RunConfigurationError("chunk size and max attempts must be at least 1")
+    if executor not in ("realtime", "batch"):
+        raise RunConfigurationError(f"executor must be realtime or batch, not {executor!r}")
+    if executor == "batch":
+        without = sorted({v.endpoint.name for v in voters if not v.endpoint.supports_batch})
+        if without:
+            raise RunConfigurationError(f"the batch executor needs endpoints with the Batch API; "
+                                        f"{', '.join(without)} do not offer it (supports_batch)")
     run = LabelingRun.objects.create(
         name=name, sample=sample, prompt_version=prompt_version, confidence_threshold=confidence_threshold,
         audit_share=audit_share, audit_seed=audit_seed, max_attempts=max_attempts, chunk_size=chunk_size,
-        created_by=acting_user)
+        executor=executor, created_by=acting_user)
     RunVoter.objects.bulk_create(RunVoter(run=run, position=i, endpoint=v.endpoint, model=v.model,
                                           temperature=v.temperature, seed=v.seed) for i, v in enumerate(voters))
     run.estimated_input_tokens, run.estimated_output_tokens, run.estimated_cost = run_estimate(run)
@@ -132,6 +143,10 @@ def _enqueue_pending(run: LabelingRun) -> int:
     pending = list(run.sample.members.annotate(
         done=Count("item__judgements", filter=Q(item__judgements__run=run))).filter(done__lt=voters)
         .order_by("item_id").values_list("item_id", flat=True))
+    if run.executor == "batch":
+        from labeling.services.batches import enqueue_batch_work
+
+        return enqueue_batch_work(run, pending)
     for start in range(0, len(pending), run.chunk_size):
         chunk = pending[start:start + run.chunk_size]
         transaction.on_commit(lambda chunk=chunk: llm_run_chunk.delay(run.pk, chunk))
@@ -316,17 +331,12 @@ def _write_results(run: LabelingRun, results: list[WorkResult]) -> int:
     return len(created)
 
 
-def labeling_run_chunk_execute(*, run_id: int, item_ids: list[int], redis_url: str | None = None) -> ChunkOutcome:
-    """Judge the pairs of these items that have no judgement yet; write them in bulk.
-
-    Safe to run twice or concurrently: finished pairs are skipped and the unique constraint
-    drops duplicates. Raises EndpointUnavailable when transient errors left pairs pending.
-    """
-    run = LabelingRun.objects.select_related("prompt_version__policy_version", "sample").get(pk=run_id)
-    if run.status != RunStatus.RUNNING:
-        return ChunkOutcome(skipped=True, reason=f"run is {run.status}")
+def pending_work(run: LabelingRun, item_ids: list[int],
+                 skip: set[tuple[int, int]] | None = None) -> tuple[dict[int, LLMEndpoint], dict[int, list[Work]]]:
+    """The (item, voter) pairs of these items without a judgement (and not in ``skip``),
+    as Work grouped by endpoint id; and the endpoints."""
     voters = list(run.voters.select_related("endpoint"))
-    done = set(run.judgements.filter(item_id__in=item_ids).values_list("item_id", "voter_id"))
+    done = set(run.judgements.filter(item_id__in=item_ids).values_list("item_id", "voter_id")) | (skip or set())
     items = list(ContentItem.objects.filter(pk__in=item_ids).prefetch_related("images"))
     prompt = run.prompt_version
     by_endpoint: dict[int, list[Work]] = defaultdict(list)
@@ -342,11 +352,24 @@ def labeling_run_chunk_execute(*, run_id: int, item_ids: list[int], redis_url: s
                 temperature=voter.temperature, seed=voter.seed if voter.seed is not None else prompt.seed,
                 max_output_tokens=prompt.max_output_tokens, reasoning_effort=prompt.reasoning_effort or None,
                 estimated_tokens=estimate + ESTIMATED_OUTPUT_TOKENS))
+    return {v.endpoint_id: v.endpoint for v in voters}, by_endpoint
+
+
+def labeling_run_chunk_execute(*, run_id: int, item_ids: list[int], redis_url: str | None = None) -> ChunkOutcome:
+    """Judge the pairs of these items that have no judgement yet; write them in bulk.
+
+    Safe to run twice or concurrently: finished pairs are skipped and the unique constraint
+    drops duplicates. Raises EndpointUnavailable when transient errors left pairs pending.
+    """
+    run = LabelingRun.objects.select_related("prompt_version__policy_version", "sample").get(pk=run_id)
+    if run.status != RunStatus.RUNNING:
+        return ChunkOutcome(skipped=True, reason=f"run is {run.status}")
+    endpoints, by_endpoint = pending_work(run, item_ids)
     if not by_endpoint:
         with transaction.atomic():
             _finish_if_done(_lock(run))
         return ChunkOutcome()
-    endpoints = {v.endpoint_id: v.endpoint for v in voters}
+    prompt = run.prompt_version
     schema = prompt.output_schema
     stop = _StopFlag(run.pk)
     broker = redis_url or settings.CELERY_BROKER_URL

@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--retry-after", type=float, default=float(env("SIM_RETRY_AFTER", "1")))
     parser.add_argument("--timeout-seconds", type=float, default=float(env("SIM_TIMEOUT_SECONDS", "30")),
                         help="how long a 'timeout' fault stalls before answering")
+    parser.add_argument("--batch-seconds", type=float, default=float(env("SIM_BATCH_SECONDS", "2")),
+                        help="how long a Batch API batch takes to complete")
     parser.add_argument("--verbose", action="store_true")
     return parser
 
@@ -57,6 +59,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     config.latency_ms, config.latency_jitter_ms = args.latency_ms, args.latency_jitter_ms
     config.fault_rate, config.fault_kinds = args.fault_rate, kinds
     config.retry_after_seconds, config.timeout_seconds = args.retry_after, args.timeout_seconds
+    config.batch_seconds = args.batch_seconds
     return config
 
 

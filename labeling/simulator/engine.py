@@ -72,6 +72,7 @@ class SimulatorConfig:
     fault_kinds: tuple[str, ...] = FAULT_KINDS
     retry_after_seconds: float = 1.0
     timeout_seconds: float = 30.0
+    batch_seconds: float = 2.0  # how long a Batch API batch takes to complete
 
     def profile(self, model: str) -> ModelProfile | None:
         if model in self.models:

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from labeling.simulator import SIMULATOR_FINGERPRINT
+from labeling.simulator.batches import BatchStore, parse_multipart
 from labeling.simulator.engine import (
     SimulatorConfig,
     choose_fault,
@@ -75,8 +76,38 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def _send_bytes(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Touchstone-Simulator", "1")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _completer(self):  # noqa: ANN202 - a closure over this server's state
+        state = self.server.state
+        return lambda body, model, messages: complete(state, body, model, messages, sleep=False)
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         state = self.server.state
+        batches = self.server.batches
+        parts = self.path.rstrip("/").split("/")
+        if self.path.startswith("/v1/files/") and len(parts) in (4, 5):
+            entry = batches.file(parts[3])
+            if entry is None:
+                self._send(404, _error("invalid_request_error", f"no file {parts[3]}", "not_found"))
+            elif len(parts) == 5 and parts[4] == "content":
+                self._send_bytes(batches.content(parts[3]) or b"")
+            else:
+                self._send(200, entry)
+            return
+        if self.path.startswith("/v1/batches/") and len(parts) == 4:
+            batch = batches.get_batch(parts[3], self._completer())
+            if batch is None:
+                self._send(404, _error("invalid_request_error", f"no batch {parts[3]}", "not_found"))
+            else:
+                self._send(200, batch)
+            return
         if self.path == "/health":
             self._send(200, {"status": "ok", "simulator": True, "requests": state.requests})
         elif self.path.rstrip("/") == "/v1/models":
@@ -89,7 +120,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
-        if self.path.rstrip("/") != "/v1/chat/completions":
+        path = self.path.rstrip("/")
+        if path in ("/v1/files", "/v1/batches") or (path.startswith("/v1/batches/") and path.endswith("/cancel")):
+            self._files_and_batches(path, raw)
+            return
+        if path != "/v1/chat/completions":
             self._send(404, _error("invalid_request_error", f"no route {self.path}", "not_found"))
             return
         try:
@@ -101,62 +136,89 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._chat_completion(request, model, messages)
 
+    def _files_and_batches(self, path: str, raw: bytes) -> None:
+        batches = self.server.batches
+        try:
+            if path == "/v1/files":
+                fields = parse_multipart(self.headers.get("Content-Type", ""), raw)
+                filename, data = fields["file"]
+                purpose = fields.get("purpose", (None, b"batch"))[1].decode()
+                self._send(200, batches.create_file(filename or "upload.jsonl", purpose, data))
+            elif path == "/v1/batches":
+                status, body = batches.create_batch(json.loads(raw))
+                self._send(status, body if status == 200 else _error("invalid_request_error", body["message"],
+                                                                      body["code"]))
+            else:
+                batch = batches.cancel(path.split("/")[3])
+                if batch is None:
+                    self._send(404, _error("invalid_request_error", "no such batch", "not_found"))
+                else:
+                    self._send(200, batch)
+        except (ValueError, KeyError, TypeError) as exc:
+            self._send(400, _error("invalid_request_error", f"bad request: {exc}"))
+
     def _chat_completion(self, request: dict[str, Any], model: str, messages: list[Any]) -> None:
-        state = self.server.state
-        config = state.config
-        if config.profile(model) is None:
-            self._send(404, _error("invalid_request_error",
-                                   f"The model {model!r} does not exist; simulated models: "
-                                   f"{', '.join(sorted(config.models))}", "model_not_found"))
-            return
-        system_text = message_text(messages, "system")
-        user_text = message_text(messages, "user")
-        content_id = text_sha256(f"{model}\n{request.get('seed')}\n{system_text}\n{user_text}")
-        attempt = state.next_attempt(content_id)
+        status, body, headers = complete(self.server.state, request, model, messages,
+                                         forced_fault=self.headers.get("X-Sim-Fault"), sleep=True)
+        self._send(status, body, headers)
+
+
+def complete(state: SimulatorState, request: dict[str, Any], model: str, messages: list[Any], *,
+             forced_fault: str | None = None, sleep: bool = True) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """One chat completion: (HTTP status, body, headers). Shared by the HTTP route and batches
+    (which do not wait out the latency: a batch's time is its own)."""
+    config = state.config
+    if config.profile(model) is None:
+        return 404, _error("invalid_request_error", f"The model {model!r} does not exist; simulated models: "
+                                                    f"{', '.join(sorted(config.models))}", "model_not_found"), {}
+    system_text = message_text(messages, "system")
+    user_text = message_text(messages, "user")
+    content_id = text_sha256(f"{model}\n{request.get('seed')}\n{system_text}\n{user_text}")
+    attempt = state.next_attempt(content_id)
+    if sleep:
         time.sleep(latency_seconds(config, content_id=content_id, attempt=attempt))
-        fault = choose_fault(config, content_id=content_id, attempt=attempt,
-                             forced=self.headers.get("X-Sim-Fault"))
-        if fault == "429":
-            self._send(429, _error("rate_limit_error", "Rate limit reached", "rate_limit_exceeded"),
-                       {"Retry-After": f"{config.retry_after_seconds:g}"})
-            return
-        if fault == "500":
-            self._send(500, _error("server_error", "The server had an error"))
-            return
-        if fault == "timeout":
-            time.sleep(config.timeout_seconds)
+    fault = choose_fault(config, content_id=content_id, attempt=attempt, forced=forced_fault)
+    if fault == "429":
+        return (429, _error("rate_limit_error", "Rate limit reached", "rate_limit_exceeded"),
+                {"Retry-After": f"{config.retry_after_seconds:g}"})
+    if fault == "500":
+        return 500, _error("server_error", "The server had an error"), {}
+    if fault == "timeout":
+        if not sleep:
+            return 504, _error("server_error", "The request timed out"), {}
+        time.sleep(config.timeout_seconds)
 
-        decision = classify(config, model=model, seed=request.get("seed"), messages=messages,
-                            schema=schema_of(request.get("response_format")))
-        content: str | None = json.dumps({
-            "label": decision.label, "confidence": decision.confidence,
-            "rationale": decision.rationale, "violated_rule_ids": decision.violated_rule_ids})
-        refusal = None
-        finish_reason = "stop"
-        if fault == "malformed":
-            content = content[: len(content) // 2].replace('"', "'") + " <not json>"
-        elif fault == "truncated":
-            content, finish_reason = content[: len(content) // 2], "length"
-        elif fault == "refusal":
-            content, refusal = None, "[simulated] I can't help with classifying this content."
+    decision = classify(config, model=model, seed=request.get("seed"), messages=messages,
+                        schema=schema_of(request.get("response_format")))
+    content: str | None = json.dumps({
+        "label": decision.label, "confidence": decision.confidence,
+        "rationale": decision.rationale, "violated_rule_ids": decision.violated_rule_ids})
+    refusal = None
+    finish_reason = "stop"
+    if fault == "malformed":
+        content = content[: len(content) // 2].replace('"', "'") + " <not json>"
+    elif fault == "truncated":
+        content, finish_reason = content[: len(content) // 2], "length"
+    elif fault == "refusal":
+        content, refusal = None, "[simulated] I can't help with classifying this content."
 
-        prompt_tokens = estimate_tokens(system_text) + estimate_tokens(user_text)
-        completion_tokens = estimate_tokens(content or refusal or "")
-        self._send(200, {
-            "id": f"chatcmpl-sim-{content_id[:24]}-{attempt}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "system_fingerprint": SIMULATOR_FINGERPRINT,
-            "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None,
-                         "message": {"role": "assistant", "content": content, "refusal": refusal}}],
-            "usage": {
-                "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-                "prompt_tokens_details": {"cached_tokens": state.cached_tokens(model, system_text)},
-                "completion_tokens_details": {"reasoning_tokens": 0},
-            },
-        })
+    prompt_tokens = estimate_tokens(system_text) + estimate_tokens(user_text)
+    completion_tokens = estimate_tokens(content or refusal or "")
+    return 200, {
+        "id": f"chatcmpl-sim-{content_id[:24]}-{attempt}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": SIMULATOR_FINGERPRINT,
+        "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None,
+                     "message": {"role": "assistant", "content": content, "refusal": refusal}}],
+        "usage": {
+            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": state.cached_tokens(model, system_text)},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
+    }, {}
 
 
 class SimulatorHTTPServer(ThreadingHTTPServer):
@@ -166,6 +228,7 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], config: SimulatorConfig, verbose: bool = False) -> None:
         super().__init__(address, Handler)
         self.state = SimulatorState(config)
+        self.batches = BatchStore(config.batch_seconds)
         self.verbose = verbose
 
 

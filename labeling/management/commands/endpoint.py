@@ -27,6 +27,7 @@ class Command(BaseCommand):
         p.add_argument("--price-output", type=Decimal, default=Decimal(0))
         p.add_argument("--timeout", type=float, default=60)
         p.add_argument("--simulator", action="store_true", help="the bundled simulator: output is simulated")
+        p.add_argument("--supports-batch", action="store_true", help="the endpoint offers the OpenAI Batch API")
         sub.add_parser("list")
 
     def handle(self, *args: Any, **o: Any) -> None:
@@ -40,5 +41,5 @@ class Command(BaseCommand):
             name=o["name"], base_url=o["base_url"], api_key_env=o["api_key_env"], max_concurrency=o["max_concurrency"],
             requests_per_minute=o["rpm"], tokens_per_minute=o["tpm"], price_input_per_million=o["price_input"],
             price_cached_input_per_million=o["price_cached_input"], price_output_per_million=o["price_output"],
-            timeout_seconds=o["timeout"], is_simulator=o["simulator"])
+            timeout_seconds=o["timeout"], is_simulator=o["simulator"], supports_batch=o["supports_batch"])
         self.stdout.write(f"added endpoint {endpoint}")

@@ -48,6 +48,8 @@ class Command(BaseCommand):
         p.add_argument("--audit-seed", type=int, default=0)
         p.add_argument("--max-attempts", type=int, default=4)
         p.add_argument("--chunk-size", type=int, default=100)
+        p.add_argument("--executor", choices=["realtime", "batch"], default="realtime",
+                       help="batch: the OpenAI Batch API (cheaper, slower; endpoints need --supports-batch)")
         add_user_argument(p)
         for action in ("start", "status", "pause", "resume", "cancel", "retry-failed"):
             p = sub.add_parser(action)
@@ -72,7 +74,7 @@ class Command(BaseCommand):
                 name=o["name"], sample=sample, prompt_version=prompts[0], voters=[parse_voter(v) for v in o["voter"]],
                 confidence_threshold=o["confidence_threshold"], audit_share=o["audit_share"],
                 audit_seed=o["audit_seed"], max_attempts=o["max_attempts"], chunk_size=o["chunk_size"],
-                acting_user=actor)
+                executor=o["executor"], acting_user=actor)
             self.stdout.write(f"created run {run.name!r} (#{run.pk}): {run.sample.size} items × "
                               f"{run.voters.count()} voters; estimate {run.estimated_input_tokens} input and "
                               f"{run.estimated_output_tokens} output tokens, cost {run.estimated_cost}")
