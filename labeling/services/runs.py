@@ -211,7 +211,8 @@ def labeling_run_retry_failed(*, run: LabelingRun, acting_user: AbstractBaseUser
     run.save()
     audit_event_record(actor=acting_user, event_type="labeling_run.retry_failed", obj=run,
                        details={"items": len(failed_items)})
-    _enqueue_pending(run)
+    if _enqueue_pending(run) == 0:  # nothing failed: finish again rather than wait for the watchdog
+        _finish_if_done(run)
     return len(failed_items)
 
 

@@ -216,3 +216,13 @@ def test_output_validation_reasons() -> None:
     ]:
         with pytest.raises(InvalidLLMOutput, match=message):
             parse_judgement(content, finish_reason=finish, refusal=refusal, schema=schema)
+
+
+def test_retry_failed_with_nothing_failed_finishes_again(setup, eager_celery, django_capture_on_commit_callbacks):
+    run = setup()
+    drive_until_finished(django_capture_on_commit_callbacks, run, lambda: labeling_run_start(run=run))
+    assert not run.judgements.filter(status=JudgementStatus.FAILED).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert labeling_run_retry_failed(run=run) == 0
+    run.refresh_from_db()
+    assert run.status == RunStatus.FINISHED
