@@ -236,7 +236,9 @@ def _decide_items(run: LabelingRun, item_ids: list[int]) -> None:
         always_review_labels=frozenset(run.prompt_version.policy_version.labels.filter(always_human_review=True)
                                        .values_list("key", flat=True)))
     votes: dict[int, dict[int, Judgement]] = defaultdict(dict)
-    for judgement in run.judgements.filter(item_id__in=item_ids).only("item_id", "voter_id", "status", "label",
+    # "run" must be loaded too: the related manager sets it on each row, and a deferred
+    # foreign key would cost one query per judgement.
+    for judgement in run.judgements.filter(item_id__in=item_ids).only("run", "item", "voter", "status", "label",
                                                                       "confidence"):
         votes[judgement.item_id][judgement.voter_id] = judgement
     decided = set(run.decisions.filter(item_id__in=item_ids).values_list("item_id", flat=True))
