@@ -148,7 +148,7 @@ class LLMEndpoint(models.Model):
                                    help_text="Name of the environment variable holding the key (never the key).")
     max_concurrency = models.PositiveIntegerField(default=16)
     requests_per_minute = models.PositiveIntegerField(default=600)
-    tokens_per_minute = models.PositiveIntegerField(default=1_000_000)
+    tokens_per_minute = models.PositiveBigIntegerField(default=1_000_000)
     price_input_per_million = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     price_cached_input_per_million = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     price_output_per_million = models.DecimalField(max_digits=10, decimal_places=4, default=0)

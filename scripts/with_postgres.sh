@@ -51,6 +51,9 @@ trap cleanup EXIT
   -o "-c listen_addresses='' -k $SOCK -p $PORT -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
   start >/dev/null
 
+# The database the command uses (the test suite makes its own test_touchstone next to it).
+"${AS[@]}" "$BINDIR/createdb" -h "$SOCK" -p "$PORT" -U postgres touchstone
+
 SOCK_ENC=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$SOCK")
 export DATABASE_URL="postgres://postgres@$SOCK_ENC:$PORT/touchstone"
 echo "PostgreSQL $("$BINDIR/postgres" --version | awk '{print $3}') at $SOCK (port $PORT)"
