@@ -5,8 +5,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Label Studio lives in its own virtualenv: its many exact pins cannot share ours.
+LS_VENV := .venv-ls
+LS_STAMP := $(LS_VENV)/.installed
+LS_VERSION := 1.23.2
 
-.PHONY: demo test bench lint venv chromium clean
+.PHONY: demo test bench lint venv label-studio chromium clean
 
 venv: $(STAMP)
 
@@ -16,10 +20,18 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+$(LS_STAMP):
+	@test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LS_VENV)/bin/python -m pip install --quiet "label-studio==$(LS_VERSION)"
+	@touch $(LS_STAMP)
+
+label-studio: $(LS_STAMP)
+
 demo: $(STAMP)
 	TOUCHSTONE_ENV=$${TOUCHSTONE_ENV:-demo} $(VPY) manage.py demo
 
-test: $(STAMP)
+test: $(STAMP) $(LS_STAMP)
 	bash scripts/test.sh
 
 bench: $(STAMP)

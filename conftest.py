@@ -148,3 +148,29 @@ def celery_worker_process(transactional_db, redis_url, tmp_path, settings):
 def fast_password_hashing(settings) -> None:
     # PBKDF2's deliberate slowness buys nothing in tests and costs ~0.3 s per user.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+LABEL_STUDIO_ACCOUNT = devstack.LabelStudioAccount(
+    username="admin@touchstone.test", password="touchstone-test-pw", token="touchstone-test-token-0001")
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """A real Label Studio for this test session on a free loopback port, started from a copy
+    of an initialised data directory (built once, kept under the test state folder)."""
+    if not (devstack.LABEL_STUDIO_VENV / "bin" / "label-studio").exists():
+        if os.environ.get("CI"):
+            pytest.fail("Label Studio is required for the integration tests (make label-studio)")
+        pytest.skip("Label Studio is not installed: run `make label-studio`")
+    state = Path(os.environ.get("TOUCHSTONE_STATE_DIR", REPO / ".state" / "test"))
+    template = devstack.label_studio_template(template_dir=state / "label-studio-template",
+                                              account=LABEL_STUDIO_ACCOUNT, log_path=state / "label-studio-init.log")
+    workdir = tmp_path_factory.mktemp("label-studio")
+    port = devstack.free_port()
+    process = devstack.start_label_studio_copy(template_dir=template, data_dir=workdir / "data", port=port,
+                                               account=LABEL_STUDIO_ACCOUNT, log_path=workdir / "label-studio.log")
+    try:
+        yield {"url": f"http://127.0.0.1:{port}", "token": LABEL_STUDIO_ACCOUNT.token,
+               "log": str(workdir / "label-studio.log")}
+    finally:
+        process.stop()

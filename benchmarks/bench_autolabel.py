@@ -110,7 +110,7 @@ def main() -> None:
     print(f"{calls} calls ({args.items} items × {args.voters} voters) in {elapsed:.1f} s on {engine}: "
           f"{rate:.0f} calls/s, ceiling C/L = {ceiling:.0f}; peak worker RSS {peak_rss:.0f} MB "
           f"({PROCESSES} processes)")
-    print("CPU seconds by process (2 cores = {:.0f} s available): ".format(2 * elapsed)
+    print(f"CPU seconds by process (2 cores = {2 * elapsed:.0f} s available): "
           + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items()))
     print(f"BENCH autolabel_throughput {rate:.0f} calls/s ratio={rate / ceiling:.2f} target=0.9")
 

@@ -3,12 +3,9 @@ each preceded by a digest check, with a ``manifest.json`` and a dataset card."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import gc
 import hashlib
 import io
-import itertools
 import json
 import operator
 import os
@@ -20,11 +17,12 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import connection
 
-from goldsets.db import json_text, raw_rows
+from goldsets.db import raw_rows
 from goldsets.freeze import Digest, canonical_line, pseudonym
 from goldsets.models import GoldenItem, GoldenSetVersion, GoldenSetVersionStatus
 from labeling.models import Labeler
@@ -156,28 +154,42 @@ def export_records(version: GoldenSetVersion, *, raw_ids: bool = False,
         }
 
 
-def _json_tail_sql() -> str:
-    """SQL that splices an item's stored JSON columns into the end of its JSONL line, as UTF-8
-    bytes, so the database, not Python, copies (and never decodes) the bulk of the bytes."""
+def _tail_sql(kind: str) -> str:
+    """SQL that splices an item's stored JSON columns into the end of its line, as UTF-8 bytes,
+    so the database, not Python, copies (and never decodes) the bulk of the bytes. ``jsonl``:
+    the export's objects; ``parquet``: metadata and lineage as JSON strings and the LLM label
+    and confidence pulled out, the shape the Parquet schema reads."""
     postgres = connection.vendor == "postgresql"
     text, newline = ("::text", "chr(10)") if postgres else ("", "char(10)")
-    tail = (f"',\"components\":' || parts{text} || ',\"metadata\":' || metadata{text} || ',\"llm\":' || "
-            f"COALESCE(llm{text}, 'null') || ',\"lineage\":' || lineage{text} || '}}' || {newline}")
+    if kind == "jsonl":
+        tail = (f"',\"components\":' || parts{text} || ',\"metadata\":' || metadata{text} || ',\"llm\":' || "
+                f"COALESCE(llm{text}, 'null') || ',\"lineage\":' || lineage{text} || '}}' || {newline}")
+    elif postgres:
+        tail = ("',\"components\":' || parts::text || ',\"metadata\":' || to_json(metadata::text)::text || "
+                "',\"llm_label\":' || COALESCE(to_json(llm->>'label')::text, 'null') || "
+                "',\"llm_confidence\":' || COALESCE(llm->>'confidence', 'null') || "
+                "',\"lineage\":' || to_json(lineage::text)::text || '}' || chr(10)")
+    else:
+        tail = ("',\"components\":' || parts || ',\"metadata\":' || json_quote(metadata) || "
+                "',\"llm_label\":' || COALESCE(json_quote(json_extract(llm, '$.label')), 'null') || "
+                "',\"llm_confidence\":' || COALESCE(json_extract(llm, '$.confidence'), 'null') || "
+                "',\"lineage\":' || json_quote(lineage) || '}' || char(10)")
     return f"convert_to({tail}, 'UTF8')" if postgres else f"CAST({tail} AS BLOB)"
 
 
-def jsonl_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Digest | None = None,
-                 on_item: Callable[[int], None] | None = None) -> Iterator[bytes]:
-    """JSONL, 500 lines per chunk. Stored JSON is spliced in as text, never decoded: only the
-    labels are, to rename labelers and feed the digest."""
+def _line_batches(version: GoldenSetVersion, *, kind: str, raw_ids: bool, digest: Digest | None,
+                  batch: int) -> Iterator[tuple[int, bytes]]:
+    """(items so far, ``batch`` JSON lines joined) in digest order. Stored JSON is spliced in
+    as text, never decoded: only the labels are, to rename labelers and feed the digest."""
     rename = labeler_renamer(version, raw_ids=raw_ids)
     rows = raw_rows(
         "SELECT external_id, source, content_sha256, gold_label, decided_by, labels, "
-        f"{_json_tail_sql()} FROM {GoldenItem._meta.db_table} "
+        f"{_tail_sql(kind)} FROM {GoldenItem._meta.db_table} "
         "WHERE version_id = %s ORDER BY position", [version.pk], chunk=CHUNK)
     dumps, loads = orjson.dumps, orjson.loads
     add = digest.add if digest is not None else None
     buffer: list[bytes] = []
+    n = 0
     # The hot loop of every export: the digest line is built inline (see freeze.canonical_line,
     # which the tests hold it to) because a call per item costs a tenth of the export.
     for n, (external_id, source, content_sha256, gold_label, decided_by, labels, tail) in enumerate(rows, start=1):
@@ -193,13 +205,20 @@ def jsonl_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Di
         head = dumps({"external_id": external_id, "source": source, "content_sha256": content_sha256,
                       "gold_label": gold_label, "decided_by": decided_by, "labels": labels})
         buffer.append(head[:-1] + bytes(tail))
-        if n % 500 == 0:
-            yield b"".join(buffer)
+        if n % batch == 0:
+            yield n, b"".join(buffer)
             buffer = []
-            if on_item:
-                on_item(n)
     if buffer:
-        yield b"".join(buffer)
+        yield n, b"".join(buffer)
+
+
+def jsonl_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Digest | None = None,
+                 on_item: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """JSONL, 500 lines per chunk."""
+    for done, chunk in _line_batches(version, kind="jsonl", raw_ids=raw_ids, digest=digest, batch=500):
+        yield chunk
+        if on_item:
+            on_item(done)
 
 
 CSV_COLUMNS = ["external_id", "source", "content_sha256", "gold_label", "decided_by", "label_count", "labels",
@@ -233,81 +252,32 @@ def csv_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Dige
 
 LABEL_TYPE = pa.struct([("labeler", pa.string()), ("vendor", pa.string()), ("label", pa.string()),
                         ("role", pa.string()), ("labeled_at", pa.string())])
-PARQUET_SCHEMA = pa.schema([
-    ("external_id", pa.string()), ("source", pa.string()), ("content_sha256", pa.string()),
-    ("gold_label", pa.string()), ("decided_by", pa.string()), ("labels", pa.list_(LABEL_TYPE)),
-    ("components", pa.map_(pa.string(), pa.string())), ("metadata", pa.string()),
-    ("llm_label", pa.string()), ("llm_confidence", pa.float64()), ("lineage", pa.string()),
-])
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """A row group holds ~10^5 fresh acyclic objects; the cyclic collector would rescan them
-    many times over while they are built (measured: it doubles the Parquet export time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _digest_lines(digest: Digest, rows: list[tuple], labels: list[list[dict]]) -> None:
-    """Feed the digest for a batch of (external_id, source, content_sha256, gold_label,
-    decided_by, …) rows; the line is freeze.canonical_line's, inlined for speed."""
-    dumps, add = orjson.dumps, digest.add
-    for row, item_labels in zip(rows, labels, strict=True):
-        triples = [(label["vendor"], label["role"], label["label"]) for label in item_labels]
-        add(dumps({"content_sha256": row[2], "decided_by": row[4], "external_id": row[0], "gold_label": row[3],
-                   "labels": triples, "source": row[1]}) + b"\n")
+def parquet_schema() -> pa.Schema:
+    """Text parts as a struct with one field per allowed part (``CONTENT_PARTS``)."""
+    components = pa.struct([(name, pa.string()) for name in settings.CONTENT_PARTS])
+    return pa.schema([
+        ("external_id", pa.string()), ("source", pa.string()), ("content_sha256", pa.string()),
+        ("gold_label", pa.string()), ("decided_by", pa.string()), ("labels", pa.list_(LABEL_TYPE)),
+        ("components", components), ("metadata", pa.string()), ("llm_label", pa.string()),
+        ("llm_confidence", pa.float64()), ("lineage", pa.string()),
+    ])
 
 
 def write_parquet(version: GoldenSetVersion, sink: Any, *, raw_ids: bool = False, digest: Digest | None = None,
                   on_item: Callable[[int], None] | None = None) -> None:
-    """Row groups of PARQUET_ROW_GROUP items; metadata and lineage as JSON text. Columns are
-    built a row group at a time from transposed rows, nested ones from flat child arrays and
-    offsets: converting Python dicts row by row is several times slower."""
-    rename = labeler_renamer(version, raw_ids=raw_ids)
-    rows = raw_rows(f"SELECT external_id, source, content_sha256, gold_label, decided_by, labels, parts, metadata, "
-                    f"llm, lineage FROM {GoldenItem._meta.db_table} WHERE version_id = %s ORDER BY position",
-                    [version.pk], chunk=CHUNK)
-    loads = orjson.loads
-    done = 0
-    with pq.ParquetWriter(sink, PARQUET_SCHEMA, compression="zstd") as writer, _gc_paused():
-        while batch := list(itertools.islice(rows, PARQUET_ROW_GROUP)):
-            columns = list(zip(*batch, strict=True))
-            labels = [loads(value) if isinstance(value, str) else value for value in columns[5]]
-            if digest is not None:
-                _digest_lines(digest, batch, labels)
-            flat = [label for item_labels in labels for label in item_labels]
-            label_offsets = [0, *itertools.accumulate(len(item_labels) for item_labels in labels)]
-            children = {"labeler": [rename(label) for label in flat]}
-            for name in ("vendor", "label", "role", "labeled_at"):
-                children[name] = [label[name] for label in flat]
-            parts = [loads(value) if isinstance(value, str) else value for value in columns[6]]
-            llm = [(loads(value) if isinstance(value, str) else value) or {} for value in columns[8]]
-            arrays = {
-                "external_id": pa.array(columns[0], pa.string()), "source": pa.array(columns[1], pa.string()),
-                "content_sha256": pa.array(columns[2], pa.string()), "gold_label": pa.array(columns[3], pa.string()),
-                "decided_by": pa.array(columns[4], pa.string()),
-                "labels": pa.ListArray.from_arrays(
-                    pa.array(label_offsets, pa.int32()),
-                    pa.StructArray.from_arrays([pa.array(children[field.name], pa.string()) for field in LABEL_TYPE],
-                                               fields=list(LABEL_TYPE))),
-                "components": pa.MapArray.from_arrays(
-                    pa.array([0, *itertools.accumulate(len(item_parts) for item_parts in parts)], pa.int32()),
-                    pa.array([key for item_parts in parts for key in item_parts], pa.string()),
-                    pa.array([value for item_parts in parts for value in item_parts.values()], pa.string())),
-                "metadata": pa.array([json_text(value) for value in columns[7]], pa.string()),
-                "llm_label": pa.array([decision.get("label") for decision in llm], pa.string()),
-                "llm_confidence": pa.array([decision.get("confidence") for decision in llm], pa.float64()),
-                "lineage": pa.array([json_text(value) for value in columns[9]], pa.string()),
-            }
-            writer.write_table(pa.Table.from_arrays([arrays[name] for name in PARQUET_SCHEMA.names],
-                                                    schema=PARQUET_SCHEMA))
-            done += len(batch)
+    """Row groups of PARQUET_ROW_GROUP items. Each group is written as JSON lines shaped like
+    the schema and parsed by Arrow's (C++, multi-threaded) JSON reader: building the columns
+    from Python objects costs several times more."""
+    schema = parquet_schema()
+    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+        for done, lines in _line_batches(version, kind="parquet", raw_ids=raw_ids, digest=digest,
+                                         batch=PARQUET_ROW_GROUP):
+            table = pa_json.read_json(io.BytesIO(lines), parse_options=options,
+                                      read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(lines) + 1)))
+            writer.write_table(table.select(schema.names))
             if on_item:
                 on_item(done)
 

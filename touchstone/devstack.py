@@ -7,6 +7,7 @@ session that started it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -160,3 +162,92 @@ def start_celery_worker(*, env: dict[str, str], log_path: Path, queues: Sequence
     if beat_schedule is not None:  # one process runs the periodic tasks too (demo, single machine)
         argv += ["--beat", "--schedule", str(beat_schedule)]
     return ManagedProcess("celery-worker", argv, log_path=log_path, env=env)
+
+
+# --- Label Studio (its own virtualenv: its pinned dependencies differ from ours) ---------------
+
+LABEL_STUDIO_VERSION = "1.23.2"
+LABEL_STUDIO_VENV = REPO_DIR / ".venv-ls"
+
+
+@dataclass(frozen=True)
+class LabelStudioAccount:
+    """The provisioned admin: username (an email), password and the fixed API token."""
+
+    username: str
+    password: str
+    token: str
+
+
+def label_studio_binary() -> Path:
+    binary = LABEL_STUDIO_VENV / "bin" / "label-studio"
+    if not binary.exists():
+        raise RuntimeError(f"Label Studio is not installed in {LABEL_STUDIO_VENV}: run `make label-studio`")
+    return binary
+
+
+def label_studio_env(*, data_dir: Path, account: LabelStudioAccount) -> dict[str, str]:
+    """A scrubbed environment: Label Studio reads plain names (DEBUG, HOST, PORT, USERNAME…)
+    and crashes on an inherited DJANGO_SETTINGS_MODULE, so it gets only what it needs."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")}
+    return {
+        **keep,
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+        "LABEL_STUDIO_USERNAME": account.username,
+        "LABEL_STUDIO_PASSWORD": account.password,
+        "LABEL_STUDIO_USER_TOKEN": account.token,
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+        # Offline and quiet: no error reporting, version checks or analytics.
+        "SENTRY_DSN": "", "FRONTEND_SENTRY_DSN": "", "LATEST_VERSION_CHECK": "false", "COLLECT_ANALYTICS": "false",
+        # Webhooks to Touchstone on loopback; acceptable for this local instance only.
+        "SSRF_PROTECTION_ENABLED": "false",
+    }
+
+
+def label_studio_healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            return json.loads(response.read()).get("status") == "UP"
+    except (OSError, ValueError):
+        return False
+
+
+def start_label_studio(*, port: int, data_dir: Path, account: LabelStudioAccount, log_path: Path,
+                       timeout: float = 240) -> ManagedProcess:
+    """Start Label Studio on 127.0.0.1:``port`` and wait for /health on that very port (it
+    silently moves to the next port when the one asked for is busy)."""
+    if port_is_open(port):
+        raise RuntimeError(f"port {port} for Label Studio is already in use")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = ManagedProcess(
+        "label-studio", [str(label_studio_binary()), "start", "--no-browser", "--internal-host", "127.0.0.1",
+                         "--port", str(port)],
+        log_path=log_path, env=label_studio_env(data_dir=data_dir, account=account), cwd=data_dir)
+    try:
+        wait_until(lambda: label_studio_healthy(port), timeout=timeout, what="Label Studio", process=process)
+    except BaseException:
+        process.stop()
+        raise
+    return process
+
+
+def label_studio_template(*, template_dir: Path, account: LabelStudioAccount, log_path: Path) -> Path:
+    """An initialised data directory (database created, admin and token provisioned), built
+    once: a cold start takes about a minute, a start from a copy a few seconds."""
+    marker = template_dir / ".touchstone-ready"
+    if marker.exists() and marker.read_text() == f"{LABEL_STUDIO_VERSION}:{account.username}:{account.token}":
+        return template_dir
+    shutil.rmtree(template_dir, ignore_errors=True)
+    process = start_label_studio(port=free_port(), data_dir=template_dir, account=account, log_path=log_path)
+    process.stop()
+    marker.write_text(f"{LABEL_STUDIO_VERSION}:{account.username}:{account.token}")
+    return template_dir
+
+
+def start_label_studio_copy(*, template_dir: Path, data_dir: Path, port: int, account: LabelStudioAccount,
+                            log_path: Path) -> ManagedProcess:
+    """Start Label Studio on a fresh copy of an initialised data directory."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    shutil.copytree(template_dir, data_dir)
+    return start_label_studio(port=port, data_dir=data_dir, account=account, log_path=log_path)
