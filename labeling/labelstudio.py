@@ -44,6 +44,7 @@ class TaskAnnotations:
     task_id: int
     updated_at: datetime | None
     annotations: list[dict[str, Any]]
+    data: dict[str, Any]
 
 
 class LabelStudioClient:
@@ -108,7 +109,8 @@ class LabelStudioClient:
         try:
             for task in pager:
                 annotations = [a if isinstance(a, dict) else a.dict() for a in (task.annotations or [])]
-                yield TaskAnnotations(int(task.id), getattr(task, "updated_at", None), annotations)
+                yield TaskAnnotations(int(task.id), getattr(task, "updated_at", None), annotations,
+                                      dict(task.data or {}))
         except httpx.HTTPError as exc:
             raise LabelStudioUnavailable(f"Label Studio at {self.base_url} is unreachable (listing tasks): "
                                          f"{exc}") from exc
@@ -130,3 +132,12 @@ class LabelStudioClient:
                              actions=["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"],
                              project_id=project_id)
         return int(webhook.id)
+
+    def annotation_update(self, annotation_id: int, result: list[dict]) -> None:
+        self._call("updating an annotation", self.sdk.annotations.update, annotation_id, result=result)
+
+    def user_create(self, *, email: str, name: str) -> int:
+        """A Label Studio user (a labeler's account; simulated labelers in the demo and tests)."""
+        user = self._call("creating a user", self.sdk.users.create, username=email.split("@")[0], email=email,
+                          first_name=name)
+        return int(user.id)

@@ -379,6 +379,8 @@ class Labeler(models.Model):
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="labelers")
     external_id = models.CharField(max_length=150)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    ls_user_id = models.PositiveIntegerField(null=True, blank=True, unique=True,
+                                             help_text="The Label Studio user who is this labeler.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -419,6 +421,66 @@ class LabelImport(models.Model):
         return f"label import #{self.pk} ← {self.path}"
 
 
+class ReviewQueuePurpose(models.TextChoices):
+    REVIEW = "review"
+    ADJUDICATION = "adjudication"
+
+
+class ReviewQueue(models.Model):
+    """A queue of items for one vendor under one policy version: one Label Studio project."""
+
+    name = models.SlugField(max_length=80, unique=True)
+    policy_version = models.ForeignKey("policies.PolicyVersion", on_delete=models.PROTECT, related_name="+")
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="queues")
+    purpose = models.CharField(max_length=16, choices=ReviewQueuePurpose.choices, default=ReviewQueuePurpose.REVIEW)
+    overlap = models.PositiveSmallIntegerField(default=2, help_text="Labels from different labelers per item (k).")
+    gold_share = models.FloatField(default=0.0, help_text="Share of hidden gold items mixed in.")
+    show_llm_suggestions = models.BooleanField(default=False, help_text="Off by default: suggestions anchor.")
+    ls_project_id = models.PositiveIntegerField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    status_detail = models.CharField(max_length=500, blank=True, help_text="The last problem, while it lasts.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=Q(overlap__gte=1), name="review_queue_overlap_positive"),
+                       models.CheckConstraint(condition=Q(gold_share__gte=0) & Q(gold_share__lte=1),
+                                              name="review_queue_gold_share")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReviewTaskStatus(models.TextChoices):
+    NEW = "new", "Not yet in Label Studio"
+    IMPORTING = "importing", "Being imported"
+    OPEN = "open", "Waiting for labels"
+    COMPLETE = "complete", "Has its k labels"
+
+
+class ReviewTask(models.Model):
+    """One item in one queue, and the Label Studio task that shows it (exactly one)."""
+
+    queue = models.ForeignKey(ReviewQueue, on_delete=models.CASCADE, related_name="tasks")
+    item = models.ForeignKey(ContentItem, on_delete=models.PROTECT, related_name="review_tasks")
+    status = models.CharField(max_length=12, choices=ReviewTaskStatus.choices, default=ReviewTaskStatus.NEW)
+    ls_task_id = models.PositiveIntegerField(null=True, blank=True)
+    labels = models.PositiveSmallIntegerField(default=0, help_text="Valid labels from distinct labelers.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["queue", "pk"]
+        constraints = [models.UniqueConstraint(fields=["queue", "item"], name="review_task_once"),
+                       models.UniqueConstraint(fields=["queue", "ls_task_id"], name="review_task_ls_task_once")]
+        indexes = [models.Index(fields=["queue", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.queue}: {self.item}"
+
+
 class HumanLabelRole(models.TextChoices):
     REVIEW = "review"
     ADJUDICATION = "adjudication", "Adjudication (final)"
@@ -438,6 +500,8 @@ class HumanLabel(models.Model):
     source = models.CharField(max_length=100, help_text="'import' or 'label_studio'.")
     label_import = models.ForeignKey(LabelImport, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="labels")
+    queue = models.ForeignKey(ReviewQueue, null=True, blank=True, on_delete=models.PROTECT, related_name="labels")
+    external_ref = models.CharField(max_length=64, blank=True, help_text="The Label Studio annotation id.")
     label = models.CharField(max_length=63)
     is_valid = models.BooleanField(default=True)
     invalid_reason = models.CharField(max_length=300, blank=True)

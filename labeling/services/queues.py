@@ -1,0 +1,271 @@
+"""Review queues: a Label Studio project per queue, idempotent pushes of items, and the
+reconcile that pulls every annotation changed since the last sync into HumanLabel rows.
+
+Overlap (k labels per item from k different labelers): the project's ``maximum_annotations``
+is k, which Community Edition's "next task" stream honours; Touchstone counts the valid labels
+from distinct labelers itself and marks the task complete at k, and ignores labels past the
+k-th, because the API accepts more annotations than the maximum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from labeling.labelstudio import LabelStudioClient, ProjectMissing
+from labeling.lsconfig import QueueConfigSpec, QueueLabel, label_config, read_annotation, task_data
+from labeling.models import (
+    DecisionOutcome,
+    HumanLabel,
+    HumanLabelRole,
+    ItemDecision,
+    Labeler,
+    ReviewQueue,
+    ReviewQueuePurpose,
+    ReviewTask,
+    ReviewTaskStatus,
+    Vendor,
+)
+from policies.models import PolicyVersion
+from touchstone.audit import audit_event_record
+from touchstone.errors import ApplicationError
+
+PUSH_BATCH = 500
+SYNC_OVERLAP = timedelta(seconds=5)  # re-read a little before the last sync: clocks and commits lag
+
+
+class QueueError(ApplicationError):
+    code = "queue_error"
+
+
+def label_studio_client() -> LabelStudioClient:
+    if not settings.LABEL_STUDIO_API_TOKEN:
+        raise QueueError("LABEL_STUDIO_API_TOKEN is not set: Touchstone cannot reach Label Studio")
+    return LabelStudioClient(settings.LABEL_STUDIO_URL, settings.LABEL_STUDIO_API_TOKEN)
+
+
+def queue_config_spec(policy_version: PolicyVersion) -> QueueConfigSpec:
+    labels = [QueueLabel(label.key, label.name, label.definition)
+              for label in policy_version.labels.order_by("position", "pk")]
+    rules = list(policy_version.rules.order_by("position", "pk").values_list("rule_id", flat=True))
+    return QueueConfigSpec(policy=str(policy_version), labels=labels, rule_ids=rules,
+                           parts=list(settings.CONTENT_PARTS))
+
+
+def _create_project(queue: ReviewQueue, client: LabelStudioClient) -> int:
+    return client.project_create(
+        title=f"{queue.name} ({queue.vendor.name})",
+        label_config=label_config(queue_config_spec(queue.policy_version)),
+        instructions=queue.policy_version.text, maximum_annotations=queue.overlap)
+
+
+def review_queue_create(*, name: str, policy_version: PolicyVersion, vendor_name: str, overlap: int = 2,
+                        purpose: str = ReviewQueuePurpose.REVIEW, acting_user: AbstractBaseUser | None = None,
+                        client: LabelStudioClient | None = None) -> ReviewQueue:
+    """Create the queue and its Label Studio project (the policy text is its instructions)."""
+    if ReviewQueue.objects.filter(name=name).exists():
+        raise QueueError(f"a queue named {name!r} exists already")
+    if overlap < 1:
+        raise QueueError("overlap must be at least 1")
+    client = client or label_studio_client()
+    vendor, _ = Vendor.objects.get_or_create(name=vendor_name,
+                                             defaults={"is_expert": purpose == ReviewQueuePurpose.ADJUDICATION})
+    queue = ReviewQueue(name=name, policy_version=policy_version, vendor=vendor, overlap=overlap, purpose=purpose,
+                        created_by=acting_user)
+    queue.ls_project_id = _create_project(queue, client)  # outside any transaction: a network call
+    with transaction.atomic():
+        queue.save()
+        audit_event_record(actor=acting_user, event_type="review_queue.created", obj=queue,
+                           details={"ls_project_id": queue.ls_project_id})
+    return queue
+
+
+def review_queue_recreate_project(*, queue: ReviewQueue, acting_user: AbstractBaseUser | None = None,
+                                  client: LabelStudioClient | None = None) -> ReviewQueue:
+    """After the project was deleted by hand: a new project, and every unfinished task pushed
+    again on the next push. Labels already synced stay."""
+    client = client or label_studio_client()
+    project = _create_project(queue, client)
+    with transaction.atomic():
+        ReviewQueue.objects.filter(pk=queue.pk).update(ls_project_id=project, last_synced_at=None, status_detail="")
+        queue.tasks.exclude(status=ReviewTaskStatus.COMPLETE).update(status=ReviewTaskStatus.NEW, ls_task_id=None)
+        audit_event_record(actor=acting_user, event_type="review_queue.project_recreated", obj=queue,
+                           details={"ls_project_id": project})
+    queue.refresh_from_db()
+    return queue
+
+
+def routed_items(queue: ReviewQueue) -> list[int]:
+    """Items LLM runs under this queue's policy version routed to human review."""
+    return list(ItemDecision.objects.filter(run__prompt_version__policy_version=queue.policy_version,
+                                            outcome=DecisionOutcome.HUMAN_REVIEW)
+                .values_list("item_id", flat=True).distinct())
+
+
+@dataclass
+class PushResult:
+    added: int = 0
+    pushed: int = 0
+    recovered: int = 0
+
+
+def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
+                      client: LabelStudioClient | None = None) -> PushResult:
+    """Make each item exactly one Label Studio task of this queue, in batches.
+
+    Idempotent across retries and crashes: ReviewTask rows are the claim; a batch is marked
+    ``importing`` before it is sent, and a later push first recovers the task ids of batches
+    whose import went through but whose ids were not saved (no duplicate task). Raises
+    LabelStudioUnavailable when Label Studio cannot be reached (nothing is lost; push again).
+    """
+    client = client or label_studio_client()
+    result = PushResult()
+    wanted = routed_items(queue) if item_ids is None else item_ids
+    with transaction.atomic():
+        known = set(queue.tasks.values_list("item_id", flat=True))
+        rows = [ReviewTask(queue=queue, item_id=item) for item in dict.fromkeys(wanted) if item not in known]
+        ReviewTask.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+        result.added = len(rows)
+    result.recovered = _recover_importing(queue, client)
+    spec = queue_config_spec(queue.policy_version)
+    while True:
+        batch = list(queue.tasks.filter(status=ReviewTaskStatus.NEW).select_related("item")
+                     .order_by("pk")[:PUSH_BATCH])
+        if not batch:
+            break
+        ReviewTask.objects.filter(pk__in=[t.pk for t in batch]).update(status=ReviewTaskStatus.IMPORTING)
+        payload = [{"data": {**task_data(t.item.parts, spec), "touchstone_task": t.pk}} for t in batch]
+        try:
+            ids = client.tasks_import(queue.ls_project_id, payload)
+        except ProjectMissing:
+            ReviewTask.objects.filter(pk__in=[t.pk for t in batch]).update(status=ReviewTaskStatus.NEW)
+            raise
+        with transaction.atomic():
+            for task, ls_id in zip(batch, ids, strict=True):
+                ReviewTask.objects.filter(pk=task.pk).update(ls_task_id=ls_id, status=ReviewTaskStatus.OPEN)
+        result.pushed += len(batch)
+    ReviewQueue.objects.filter(pk=queue.pk).update(status_detail="")
+    return result
+
+
+def _recover_importing(queue: ReviewQueue, client: LabelStudioClient) -> int:
+    """Tasks marked importing by a push that died: find them in the project by our id, or send
+    them again if the import never happened."""
+    stuck = {t.pk: t for t in queue.tasks.filter(status=ReviewTaskStatus.IMPORTING)}
+    if not stuck:
+        return 0
+    found = {}
+    for task in client.tasks_with_annotations(queue.ls_project_id):
+        data = task.data or {}
+        if data.get("touchstone_task") in stuck:
+            found[data["touchstone_task"]] = task.task_id
+    with transaction.atomic():
+        for pk, ls_id in found.items():
+            ReviewTask.objects.filter(pk=pk).update(ls_task_id=ls_id, status=ReviewTaskStatus.OPEN)
+        ReviewTask.objects.filter(pk__in=set(stuck) - set(found)).update(status=ReviewTaskStatus.NEW)
+    return len(found)
+
+
+@dataclass
+class SyncResult:
+    tasks: int = 0
+    created: int = 0
+    updated: int = 0
+    invalid: int = 0
+    ignored: int = 0
+    completed: int = 0
+
+
+def _labeler_for(queue: ReviewQueue, user_id: int) -> Labeler:
+    labeler = Labeler.objects.filter(ls_user_id=user_id).first()
+    if labeler is None:
+        labeler, _ = Labeler.objects.get_or_create(vendor=queue.vendor, external_id=f"ls-user-{user_id}",
+                                                   defaults={"ls_user_id": user_id})
+    return labeler
+
+
+def review_queue_sync(*, queue: ReviewQueue, client: LabelStudioClient | None = None) -> SyncResult:
+    """Pull every annotation changed since the last sync (reconcile): a missed webhook never
+    loses a label. Idempotent; the newest version of an annotation wins."""
+    client = client or label_studio_client()
+    started = timezone.now()
+    since = queue.last_synced_at - SYNC_OVERLAP if queue.last_synced_at else None
+    taxonomy = set(queue.policy_version.labels.values_list("key", flat=True))
+    tasks = {t.ls_task_id: t for t in queue.tasks.exclude(ls_task_id=None)}
+    result = SyncResult()
+    for changed in client.tasks_with_annotations(queue.ls_project_id, updated_after=since):
+        task = tasks.get(changed.task_id)
+        if task is None:
+            continue  # not ours (a task someone added by hand)
+        result.tasks += 1
+        with transaction.atomic():
+            for annotation in changed.annotations:
+                outcome = annotation_store(queue=queue, task=task, annotation=annotation, taxonomy=taxonomy)
+                setattr(result, outcome, getattr(result, outcome) + 1)
+            result.completed += _update_completeness(queue, task)
+    ReviewQueue.objects.filter(pk=queue.pk).update(last_synced_at=started, status_detail="")
+    return result
+
+
+def annotation_store(*, queue: ReviewQueue, task: ReviewTask, annotation: dict, taxonomy: set[str]) -> str:
+    """Runs inside a transaction: one annotation → its HumanLabel (created, updated when newer,
+    or ignored). Returns which: created | updated | invalid | ignored."""
+    if annotation.get("was_cancelled") or not annotation.get("completed_by"):
+        return "ignored"
+    user = annotation["completed_by"]
+    labeler = _labeler_for(queue, user if isinstance(user, int) else user.get("id"))
+    when = annotation.get("updated_at") or annotation.get("created_at")
+    labeled_at = parse_datetime(when) if isinstance(when, str) else when or timezone.now()
+    read = read_annotation(annotation.get("result") or [], taxonomy)
+    role = HumanLabelRole.ADJUDICATION if queue.purpose == ReviewQueuePurpose.ADJUDICATION else HumanLabelRole.REVIEW
+    existing = HumanLabel.objects.filter(policy_version=queue.policy_version, item_id=task.item_id, labeler=labeler,
+                                         role=role).first()
+    if existing is None and not read.problem and task.labels >= queue.overlap:
+        return "ignored"  # past the k-th label: Community Edition accepts it, the queue does not
+    values = {"label": (read.label or "")[:63], "is_valid": not read.problem, "invalid_reason": read.problem,
+              "rule_ids": read.rule_ids, "rationale": read.rationale,
+              "seconds_spent": annotation.get("lead_time"), "labeled_at": labeled_at, "queue": queue,
+              "external_ref": str(annotation.get("id", "")), "source": "label_studio"}
+    if existing is None:
+        HumanLabel.objects.create(policy_version=queue.policy_version, item_id=task.item_id, labeler=labeler,
+                                  role=role, **values)
+        if not read.problem:
+            task.labels += 1  # annotations come oldest first: the (k+1)-th of this sync is refused too
+        return "invalid" if read.problem else "created"
+    if existing.labeled_at and labeled_at and labeled_at < existing.labeled_at:
+        return "ignored"  # an older version arriving late
+    for name, value in values.items():
+        setattr(existing, name, value)
+    existing.save()
+    return "invalid" if read.problem else "updated"
+
+
+def _update_completeness(queue: ReviewQueue, task: ReviewTask) -> int:
+    """Runs inside a transaction; returns 1 when the task just became complete."""
+    count = HumanLabel.objects.filter(queue=queue, item_id=task.item_id, is_valid=True).aggregate(
+        n=Count("labeler", distinct=True))["n"]
+    was_complete = task.status == ReviewTaskStatus.COMPLETE
+    complete = count >= queue.overlap
+    ReviewTask.objects.filter(pk=task.pk).update(
+        labels=count, status=ReviewTaskStatus.COMPLETE if complete else ReviewTaskStatus.OPEN,
+        completed_at=task.completed_at or (timezone.now() if complete else None))
+    task.labels = count
+    return int(complete and not was_complete)
+
+
+def review_queue_status(*, queue: ReviewQueue) -> dict[str, int]:
+    counts = queue.tasks.aggregate(
+        new=Count("pk", filter=Q(status__in=(ReviewTaskStatus.NEW, ReviewTaskStatus.IMPORTING))),
+        open=Count("pk", filter=Q(status=ReviewTaskStatus.OPEN)),
+        in_progress=Count("pk", filter=Q(status=ReviewTaskStatus.OPEN, labels__gt=0)),
+        complete=Count("pk", filter=Q(status=ReviewTaskStatus.COMPLETE)))
+    counts["labels"] = HumanLabel.objects.filter(queue=queue).count()
+    counts["invalid_labels"] = HumanLabel.objects.filter(queue=queue, is_valid=False).count()
+    return counts

@@ -1,0 +1,99 @@
+"""Review queues against a real Label Studio: project per queue, idempotent pushes (also after
+an interrupted push), labels back by reconcile with k-overlap, invalid labels kept as invalid,
+the newest version winning, and a project deleted by hand."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from labeling.labelstudio import LabelStudioClient, ProjectMissing
+from labeling.lsconfig import annotation_result, task_data
+from labeling.models import ContentItem, HumanLabel, ReviewTask
+from labeling.services.queues import (
+    queue_config_spec,
+    review_queue_create,
+    review_queue_push,
+    review_queue_recreate_project,
+    review_queue_status,
+    review_queue_sync,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+@pytest.fixture
+def ls(label_studio, settings):
+    settings.LABEL_STUDIO_URL, settings.LABEL_STUDIO_API_TOKEN = label_studio["url"], label_studio["token"]
+    return LabelStudioClient(label_studio["url"], label_studio["token"])
+
+
+@pytest.fixture
+def items():
+    return ContentItem.objects.bulk_create([ContentItem(source="q", external_id=str(i), parts={"text": f"msg {i}"},
+                                                        content_sha256=f"{i:064x}") for i in range(4)])
+
+
+def test_push_is_idempotent_and_labels_come_back_with_overlap(ls, published, items):
+    queue = review_queue_create(name="acme-review", policy_version=published, vendor_name="Acme BPO", overlap=2)
+    project = ls.project_get(queue.ls_project_id)
+    assert project.maximum_annotations == 2 and "harassment" in project.expert_instruction.lower()
+    first = review_queue_push(queue=queue, item_ids=[i.pk for i in items])
+    assert (first.added, first.pushed) == (4, 4)
+    assert review_queue_push(queue=queue, item_ids=[i.pk for i in items]).pushed == 0
+    assert len(list(ls.tasks_with_annotations(queue.ls_project_id))) == 4
+
+    users = [ls.user_create(email=f"labeler{n}@acme.test", name=f"Labeler {n}") for n in range(3)]
+    tasks = {t.item_id: t.ls_task_id for t in ReviewTask.objects.filter(queue=queue)}
+    first_item, second_item = items[0].pk, items[1].pk
+    ls.annotation_create(tasks[first_item], annotation_result("insult", ["HAR-1"], "rude"), completed_by=users[0],
+                         lead_time=12.5)
+    ls.annotation_create(tasks[first_item], annotation_result("insult"), completed_by=users[1])
+    ls.annotation_create(tasks[first_item], annotation_result("threat"), completed_by=users[2])  # past k
+    bad = ls.annotation_create(tasks[second_item], annotation_result("spam"), completed_by=users[0])
+    result = review_queue_sync(queue=queue)
+    assert (result.created, result.invalid, result.ignored, result.completed) == (2, 1, 1, 1)
+    labels = HumanLabel.objects.filter(queue=queue, item_id=first_item).order_by("labeler__ls_user_id")
+    assert [lab.label for lab in labels] == ["insult", "insult"] and labels[0].seconds_spent == 12.5
+    assert labels[0].rule_ids == ["HAR-1"] and labels[0].source == "label_studio"
+    invalid = HumanLabel.objects.get(queue=queue, item_id=second_item)
+    assert not invalid.is_valid and invalid.label == "spam" and "not in the taxonomy" in invalid.invalid_reason
+    assert ReviewTask.objects.get(queue=queue, item_id=first_item).status == "complete"
+
+    ls.annotation_update(bad, annotation_result("insult"))  # the labeler fixes it
+    again = review_queue_sync(queue=queue)
+    assert again.updated >= 1
+    fixed = HumanLabel.objects.get(queue=queue, item_id=second_item)
+    assert fixed.is_valid and fixed.label == "insult"
+    assert HumanLabel.objects.filter(queue=queue).count() == 3  # syncing twice duplicates nothing
+    assert review_queue_status(queue=queue)["complete"] == 1
+
+
+def test_an_interrupted_push_is_recovered_without_duplicates(ls, published, items):
+    queue = review_queue_create(name="crashy", policy_version=published, vendor_name="Acme BPO", overlap=1)
+    review_queue_push(queue=queue, item_ids=[items[0].pk])
+    # A push that imported its batch and died before saving the ids:
+    spec = queue_config_spec(published)
+    row = ReviewTask.objects.create(queue=queue, item=items[1], status="importing")
+    ls.tasks_import(queue.ls_project_id, [{"data": {**task_data(items[1].parts, spec), "touchstone_task": row.pk}}])
+    result = review_queue_push(queue=queue, item_ids=[items[1].pk, items[2].pk])
+    assert result.recovered == 1 and result.pushed == 1
+    assert len(list(ls.tasks_with_annotations(queue.ls_project_id))) == 3
+    assert ReviewTask.objects.filter(queue=queue, ls_task_id__isnull=True).count() == 0
+
+
+def test_a_project_deleted_by_hand_is_named_and_can_be_recreated(ls, published, items):
+    queue = review_queue_create(name="gone", policy_version=published, vendor_name="Acme BPO")
+    review_queue_push(queue=queue, item_ids=[items[0].pk])
+    ls.project_delete(queue.ls_project_id)
+    with pytest.raises(ProjectMissing, match="queue recreate"):
+        review_queue_push(queue=queue, item_ids=[items[1].pk])
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("queue", "sync", "gone", stdout=StringIO())
+    queue = review_queue_recreate_project(queue=queue)
+    assert review_queue_push(queue=queue).pushed == 2
+    out = StringIO()
+    call_command("queue", "status", "gone", stdout=out)
+    assert "open 2" in out.getvalue()
