@@ -57,3 +57,11 @@ def llm_batch_poll(self, batch_id: int) -> float | None:
     if delay is not None:
         llm_batch_poll.apply_async((batch_id,), countdown=delay)
     return delay
+
+
+@shared_task(acks_late=True)
+def sync_review_queues() -> dict[str, str]:
+    """The periodic reconcile: every annotation changed since each queue's last sync."""
+    from labeling.services.queues import review_queues_reconcile
+
+    return review_queues_reconcile()

@@ -41,6 +41,7 @@ app.conf.update(
     beat_schedule={
         "llm-runs-watchdog": {"task": "labeling.tasks.llm_runs_watchdog", "schedule": 120.0,
                               "kwargs": {"stale_after_seconds": 300}},
+        "review-queues-reconcile": {"task": "labeling.tasks.sync_review_queues", "schedule": 300.0},
         # Past the task hard time limit (30 min), a building freeze can only be a lost one.
         "goldset-freeze-watchdog": {"task": "goldsets.tasks.freeze_watchdog", "schedule": 600.0,
                                     "kwargs": {"stale_after_seconds": 3600}},

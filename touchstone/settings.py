@@ -199,6 +199,10 @@ LLM_TIMEOUT_SECONDS = float(os.environ.get("LLM_TIMEOUT_SECONDS", "60"))
 # Label Studio (used from the human-review issue on).
 LABEL_STUDIO_URL = os.environ.get("LABEL_STUDIO_URL", "http://127.0.0.1:8090")
 LABEL_STUDIO_API_TOKEN = os.environ.get("LABEL_STUDIO_API_TOKEN", "")
+# Label Studio calls this back with annotation events; the shared secret rides in a header.
+LABEL_STUDIO_WEBHOOK_URL = os.environ.get("LABEL_STUDIO_WEBHOOK_URL", "")
+LABEL_STUDIO_WEBHOOK_SECRET = os.environ.get("LABEL_STUDIO_WEBHOOK_SECRET", "")
+LABEL_STUDIO_WEBHOOK_HEADER = "X-Touchstone-Webhook-Secret"
 
 # Offline token counting: tiktoken only reads encodings already in this cache.
 TIKTOKEN_CACHE_DIR = os.environ.get("TIKTOKEN_CACHE_DIR", str(STATE_DIR / "tiktoken"))

@@ -66,6 +66,14 @@ def _create_project(queue: ReviewQueue, client: LabelStudioClient) -> int:
         instructions=queue.policy_version.text, maximum_annotations=queue.overlap)
 
 
+def _attach_webhook(queue: ReviewQueue, client: LabelStudioClient) -> None:
+    """Annotation events to our webhook, when Touchstone has a URL Label Studio can reach."""
+    if settings.LABEL_STUDIO_WEBHOOK_URL and settings.LABEL_STUDIO_WEBHOOK_SECRET:
+        client.webhook_create(project_id=queue.ls_project_id, url=settings.LABEL_STUDIO_WEBHOOK_URL,
+                              secret_header=settings.LABEL_STUDIO_WEBHOOK_HEADER,
+                              secret=settings.LABEL_STUDIO_WEBHOOK_SECRET)
+
+
 def review_queue_create(*, name: str, policy_version: PolicyVersion, vendor_name: str, overlap: int = 2,
                         purpose: str = ReviewQueuePurpose.REVIEW, acting_user: AbstractBaseUser | None = None,
                         client: LabelStudioClient | None = None) -> ReviewQueue:
@@ -80,6 +88,7 @@ def review_queue_create(*, name: str, policy_version: PolicyVersion, vendor_name
     queue = ReviewQueue(name=name, policy_version=policy_version, vendor=vendor, overlap=overlap, purpose=purpose,
                         created_by=acting_user)
     queue.ls_project_id = _create_project(queue, client)  # outside any transaction: a network call
+    _attach_webhook(queue, client)
     with transaction.atomic():
         queue.save()
         audit_event_record(actor=acting_user, event_type="review_queue.created", obj=queue,
@@ -93,6 +102,8 @@ def review_queue_recreate_project(*, queue: ReviewQueue, acting_user: AbstractBa
     again on the next push. Labels already synced stay."""
     client = client or label_studio_client()
     project = _create_project(queue, client)
+    queue.ls_project_id = project
+    _attach_webhook(queue, client)
     with transaction.atomic():
         ReviewQueue.objects.filter(pk=queue.pk).update(ls_project_id=project, last_synced_at=None, status_detail="")
         queue.tasks.exclude(status=ReviewTaskStatus.COMPLETE).update(status=ReviewTaskStatus.NEW, ls_task_id=None)
@@ -269,3 +280,55 @@ def review_queue_status(*, queue: ReviewQueue) -> dict[str, int]:
     counts["labels"] = HumanLabel.objects.filter(queue=queue).count()
     counts["invalid_labels"] = HumanLabel.objects.filter(queue=queue, is_valid=False).count()
     return counts
+
+
+@dataclass
+class WebhookOutcome:
+    stored: str  # created | updated | invalid | ignored | deleted | unknown
+    queue: str = ""
+
+
+def review_queue_webhook(*, payload: dict) -> WebhookOutcome:
+    """An annotation event from Label Studio. Idempotent and safe out of order (the newest
+    version of an annotation wins); events for tasks Touchstone does not know are ignored.
+    The reconcile covers anything a webhook misses."""
+    action = payload.get("action", "")
+    project_id = (payload.get("project") or {}).get("id")
+    queue = ReviewQueue.objects.select_related("policy_version", "vendor").filter(ls_project_id=project_id).first()
+    if queue is None:
+        return WebhookOutcome("unknown")
+    if action == "ANNOTATIONS_DELETED":
+        refs = [str(a.get("id")) for a in payload.get("annotations") or []]
+        with transaction.atomic():
+            items = list(HumanLabel.objects.filter(queue=queue, external_ref__in=refs)
+                         .values_list("item_id", flat=True))
+            HumanLabel.objects.filter(queue=queue, external_ref__in=refs).delete()
+            for task in queue.tasks.filter(item_id__in=items):
+                _update_completeness(queue, task)
+        return WebhookOutcome("deleted", queue.name)
+    annotation = payload.get("annotation") or {}
+    task_id = (payload.get("task") or {}).get("id") or annotation.get("task")
+    task = queue.tasks.filter(ls_task_id=task_id).first()
+    if task is None or not annotation:
+        return WebhookOutcome("unknown", queue.name)
+    taxonomy = set(queue.policy_version.labels.values_list("key", flat=True))
+    with transaction.atomic():
+        stored = annotation_store(queue=queue, task=task, annotation=annotation, taxonomy=taxonomy)
+        _update_completeness(queue, task)
+    return WebhookOutcome(stored, queue.name)
+
+
+def review_queues_reconcile() -> dict[str, str]:
+    """Sync every queue (Celery beat); a queue whose Label Studio is down records why."""
+    from labeling.labelstudio import LabelStudioError
+
+    outcomes = {}
+    for queue in ReviewQueue.objects.exclude(ls_project_id=None).select_related("policy_version", "vendor"):
+        try:
+            result = review_queue_sync(queue=queue)
+        except LabelStudioError as exc:
+            ReviewQueue.objects.filter(pk=queue.pk).update(status_detail=str(exc)[:500])
+            outcomes[queue.name] = f"failed: {exc}"
+        else:
+            outcomes[queue.name] = f"{result.created} new, {result.updated} updated, {result.invalid} invalid"
+    return outcomes

@@ -97,3 +97,17 @@ def test_a_project_deleted_by_hand_is_named_and_can_be_recreated(ls, published, 
     out = StringIO()
     call_command("queue", "status", "gone", stdout=out)
     assert "open 2" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_label_studio_webhooks_store_labels_as_they_are_made(ls, published, items, live_server, settings):
+    settings.LABEL_STUDIO_WEBHOOK_URL = f"{live_server.url}/hooks/label-studio/"
+    settings.LABEL_STUDIO_WEBHOOK_SECRET = "hook-secret"
+    queue = review_queue_create(name="hooked", policy_version=published, vendor_name="Acme BPO", overlap=1)
+    review_queue_push(queue=queue, item_ids=[items[0].pk])
+    task = ReviewTask.objects.get(queue=queue)
+    user = ls.user_create(email="hooked@acme.test", name="Hooked")
+    ls.annotation_create(task.ls_task_id, annotation_result("insult"), completed_by=user)
+    label = HumanLabel.objects.get(queue=queue)  # stored by the webhook, before any sync
+    assert label.label == "insult" and ReviewTask.objects.get(pk=task.pk).status == "complete"
+    assert review_queue_sync(queue=queue).created == 0
