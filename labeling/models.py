@@ -436,6 +436,13 @@ class ReviewQueue(models.Model):
     overlap = models.PositiveSmallIntegerField(default=2, help_text="Labels from different labelers per item (k).")
     gold_share = models.FloatField(default=0.0, help_text="Share of hidden gold items mixed in.")
     show_llm_suggestions = models.BooleanField(default=False, help_text="Off by default: suggestions anchor.")
+    adjudication_queue = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
+                                           related_name="feeders",
+                                           help_text="Where items go when their k labels disagree.")
+    disagreement_rule = models.CharField(
+        max_length=24, default="no_majority",
+        choices=[("no_majority", "No strict majority"),
+                 ("any_violating_dissent", "Any dissent when a label is a violation")])
     ls_project_id = models.PositiveIntegerField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     status_detail = models.CharField(max_length=500, blank=True, help_text="The last problem, while it lasts.")

@@ -62,3 +62,14 @@ def decide(item_id: int, votes: Sequence[Vote], rules: RoutingRules) -> Decision
     if audit_draw(rules.audit_seed, item_id) < rules.audit_share:
         return Decision("human_review", "audit", top, confidence)
     return Decision("auto_accepted", "agreed", top, confidence)
+
+
+def needs_adjudication(labels: list[str], violating: frozenset[str], rule: str) -> bool:
+    """Do k human labels disagree enough to need an adjudicator? ``no_majority``: no label has
+    a strict majority; ``any_violating_dissent``: they differ and at least one is a violation."""
+    if len(set(labels)) <= 1:
+        return False
+    if rule == "any_violating_dissent":
+        return any(label in violating for label in labels)
+    top = max(labels.count(label) for label in set(labels))
+    return 2 * top <= len(labels)

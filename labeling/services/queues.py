@@ -33,6 +33,7 @@ from labeling.models import (
     ReviewTaskStatus,
     Vendor,
 )
+from labeling.routing import needs_adjudication
 from policies.models import PolicyVersion
 from touchstone.audit import audit_event_record
 from touchstone.errors import ApplicationError
@@ -75,18 +76,28 @@ def _attach_webhook(queue: ReviewQueue, client: LabelStudioClient) -> None:
 
 
 def review_queue_create(*, name: str, policy_version: PolicyVersion, vendor_name: str, overlap: int = 2,
-                        purpose: str = ReviewQueuePurpose.REVIEW, acting_user: AbstractBaseUser | None = None,
+                        purpose: str = ReviewQueuePurpose.REVIEW, adjudication_queue: str | None = None,
+                        disagreement_rule: str = "no_majority", acting_user: AbstractBaseUser | None = None,
                         client: LabelStudioClient | None = None) -> ReviewQueue:
     """Create the queue and its Label Studio project (the policy text is its instructions)."""
     if ReviewQueue.objects.filter(name=name).exists():
         raise QueueError(f"a queue named {name!r} exists already")
+    adjudication = None
+    if adjudication_queue:
+        adjudication = ReviewQueue.objects.filter(name=adjudication_queue,
+                                                  purpose=ReviewQueuePurpose.ADJUDICATION).first()
+        if adjudication is None:
+            raise QueueError(f"--adjudication-queue: no adjudication queue named {adjudication_queue!r}")
+        if adjudication.policy_version_id != policy_version.pk:
+            raise QueueError(f"--adjudication-queue: {adjudication_queue} works {adjudication.policy_version}, "
+                             f"not {policy_version}")
     if overlap < 1:
         raise QueueError("overlap must be at least 1")
     client = client or label_studio_client()
     vendor, _ = Vendor.objects.get_or_create(name=vendor_name,
                                              defaults={"is_expert": purpose == ReviewQueuePurpose.ADJUDICATION})
     queue = ReviewQueue(name=name, policy_version=policy_version, vendor=vendor, overlap=overlap, purpose=purpose,
-                        created_by=acting_user)
+                        adjudication_queue=adjudication, disagreement_rule=disagreement_rule, created_by=acting_user)
     queue.ls_project_id = _create_project(queue, client)  # outside any transaction: a network call
     _attach_webhook(queue, client)
     with transaction.atomic():
@@ -192,6 +203,7 @@ class SyncResult:
     invalid: int = 0
     ignored: int = 0
     completed: int = 0
+    escalated: int = 0
 
 
 def _labeler_for(queue: ReviewQueue, user_id: int) -> Labeler:
@@ -222,7 +234,28 @@ def review_queue_sync(*, queue: ReviewQueue, client: LabelStudioClient | None = 
                 setattr(result, outcome, getattr(result, outcome) + 1)
             result.completed += _update_completeness(queue, task)
     ReviewQueue.objects.filter(pk=queue.pk).update(last_synced_at=started, status_detail="")
+    result.escalated = review_queue_escalate(queue=queue, client=client)
     return result
+
+
+def review_queue_escalate(*, queue: ReviewQueue, client: LabelStudioClient | None = None) -> int:
+    """Push the complete items whose k labels disagree (the queue's rule) to its adjudication
+    queue, once each. Returns how many were sent."""
+    adjudication = queue.adjudication_queue
+    if adjudication is None:
+        return 0
+    violating = frozenset(queue.policy_version.labels.filter(is_violation=True).values_list("key", flat=True))
+    already = set(adjudication.tasks.values_list("item_id", flat=True))
+    complete = queue.tasks.filter(status=ReviewTaskStatus.COMPLETE).exclude(item_id__in=already)
+    labels: dict[int, list[str]] = {}
+    for item_id, label in (HumanLabel.objects.filter(queue=queue, is_valid=True, item_id__in=complete.values("item_id"))
+                           .order_by("labeled_at").values_list("item_id", "label")):
+        labels.setdefault(item_id, []).append(label)
+    disputed = [item for item, given in labels.items()
+                if needs_adjudication(given, violating, queue.disagreement_rule)]
+    if disputed:
+        review_queue_push(queue=adjudication, item_ids=disputed, client=client)
+    return len(disputed)
 
 
 def annotation_store(*, queue: ReviewQueue, task: ReviewTask, annotation: dict, taxonomy: set[str]) -> str:

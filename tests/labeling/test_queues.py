@@ -111,3 +111,33 @@ def test_label_studio_webhooks_store_labels_as_they_are_made(ls, published, item
     label = HumanLabel.objects.get(queue=queue)  # stored by the webhook, before any sync
     assert label.label == "insult" and ReviewTask.objects.get(pk=task.pk).status == "complete"
     assert review_queue_sync(queue=queue).created == 0
+
+
+def test_disagreements_go_to_adjudication_and_the_adjudicated_label_is_final(ls, published, items):
+    from goldsets.freeze import FreezeRule
+    from goldsets.models import GoldenItem
+    from goldsets.services import goldset_version_build, goldset_version_freeze_request
+
+    experts = review_queue_create(name="experts", policy_version=published, vendor_name="Expert Pool", overlap=1,
+                                  purpose="adjudication")
+    queue = review_queue_create(name="bpo", policy_version=published, vendor_name="Acme BPO", overlap=2,
+                                adjudication_queue="experts")
+    review_queue_push(queue=queue, item_ids=[items[0].pk, items[1].pk])
+    tasks = {t.item_id: t.ls_task_id for t in ReviewTask.objects.filter(queue=queue)}
+    a, b, judge = (ls.user_create(email=f"{n}@adj.test", name=n) for n in ("ann-a", "ann-b", "judge"))
+    ls.annotation_create(tasks[items[0].pk], annotation_result("insult"), completed_by=a)
+    ls.annotation_create(tasks[items[0].pk], annotation_result("threat"), completed_by=b)  # they disagree
+    ls.annotation_create(tasks[items[1].pk], annotation_result("insult"), completed_by=a)
+    ls.annotation_create(tasks[items[1].pk], annotation_result("insult"), completed_by=b)  # they agree
+    assert review_queue_sync(queue=queue).escalated == 1
+    assert review_queue_sync(queue=queue).escalated == 0  # once
+    (adjudication_task,) = ReviewTask.objects.filter(queue=experts)
+    assert adjudication_task.item_id == items[0].pk
+    ls.annotation_create(adjudication_task.ls_task_id, annotation_result("threat"), completed_by=judge)
+    review_queue_sync(queue=experts)
+    final = HumanLabel.objects.get(queue=experts)
+    assert final.role == "adjudication" and final.label == "threat"
+    version = goldset_version_build(version_id=goldset_version_freeze_request(
+        name="adjudicated", policy_version=published, rule=FreezeRule(min_labels=2)).pk)
+    gold = {g.item_id: (g.gold_label, g.decided_by) for g in GoldenItem.objects.filter(version=version)}
+    assert gold == {items[0].pk: ("threat", "adjudicated"), items[1].pk: ("insult", "unanimous")}

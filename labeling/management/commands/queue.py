@@ -23,6 +23,8 @@ class Command(BaseCommand):
         p.add_argument("--vendor", required=True)
         p.add_argument("--overlap", type=int, default=2, help="labels per item from different labelers (k)")
         p.add_argument("--purpose", choices=ReviewQueuePurpose.values, default=ReviewQueuePurpose.REVIEW)
+        p.add_argument("--adjudication-queue", help="send items whose labels disagree to this (expert) queue")
+        p.add_argument("--disagreement", choices=["no_majority", "any_violating_dissent"], default="no_majority")
         add_user_argument(p)
         for action, text in (("push", "push the items LLM runs routed to human review"),
                              ("sync", "pull every annotation changed since the last sync"),
@@ -38,7 +40,8 @@ class Command(BaseCommand):
         if action == "create":
             queue = queues.review_queue_create(
                 name=name, policy_version=policy_version_for_labels(o["policy"]), vendor_name=o["vendor"],
-                overlap=o["overlap"], purpose=o["purpose"], acting_user=acting_user(o["user"]) if o["user"] else None)
+                overlap=o["overlap"], purpose=o["purpose"], adjudication_queue=o["adjudication_queue"],
+                disagreement_rule=o["disagreement"], acting_user=acting_user(o["user"]) if o["user"] else None)
             self.stdout.write(f"created queue {queue.name} for {queue.vendor} ({queue.policy_version}, "
                               f"k={queue.overlap}): Label Studio project {queue.ls_project_id}")
             return
@@ -53,7 +56,7 @@ class Command(BaseCommand):
             result = queues.review_queue_sync(queue=queue)
             self.stdout.write(f"{queue.name}: {result.tasks} tasks changed; labels {result.created} new, "
                               f"{result.updated} updated, {result.invalid} invalid, {result.ignored} ignored; "
-                              f"{result.completed} tasks completed")
+                              f"{result.completed} tasks completed, {result.escalated} sent to adjudication")
         elif action == "recreate":
             queue = queues.review_queue_recreate_project(
                 queue=queue, acting_user=acting_user(o["user"]) if o["user"] else None)
