@@ -22,6 +22,8 @@ from labeling.models import (
     LabelingRun,
     LLMBatch,
     LLMEndpoint,
+    ReviewQueue,
+    ReviewTask,
     RunVoter,
     Sample,
     SampleMethod,
@@ -215,3 +217,24 @@ class LLMBatchAdmin(ReadOnlyAdmin):
     list_display = ("run", "remote_batch_id", "status", "remote_status", "request_count", "polls", "updated_at")
     list_filter = ("status",)
     list_select_related = ("run",)
+
+
+@admin.register(ReviewQueue)
+class ReviewQueueAdmin(admin.ModelAdmin):
+    """Queues are created with `manage.py queue create` (it creates the Label Studio project)."""
+
+    list_display = ("name", "vendor", "purpose", "policy_version", "overlap", "ls_project_id", "last_synced_at",
+                    "status_detail")
+    list_filter = ("purpose", "vendor")
+    readonly_fields = ("name", "policy_version", "vendor", "purpose", "overlap", "ls_project_id", "last_synced_at",
+                       "status_detail", "created_by", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ReviewTask)
+class ReviewTaskAdmin(ReadOnlyAdmin):
+    list_display = ("queue", "item", "status", "labels", "ls_task_id", "completed_at")
+    list_filter = ("queue", "status")
+    list_select_related = ("queue", "item")
