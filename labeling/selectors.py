@@ -87,3 +87,37 @@ def policy_version_for_labels(ref: str) -> PolicyVersion:
     if published is None:
         raise NotFound(f"Policy {ref!r} has no published version; name one as {ref}@N.")
     return published
+
+
+def review_queue_overview() -> list[dict]:
+    """Per queue: task counts, labelers with their label counts and median seconds per label,
+    and (for adjudication queues) the items still waiting for an adjudicator."""
+    from statistics import median
+
+    from django.db.models import Count, Q
+
+    from labeling.models import HumanLabel, ReviewQueue, ReviewTaskStatus
+
+    rows = []
+    queues = ReviewQueue.objects.select_related("vendor", "policy_version__policy", "adjudication_queue").annotate(
+        new=Count("tasks", filter=Q(tasks__status__in=(ReviewTaskStatus.NEW, ReviewTaskStatus.IMPORTING))),
+        open=Count("tasks", filter=Q(tasks__status=ReviewTaskStatus.OPEN, tasks__labels=0)),
+        in_progress=Count("tasks", filter=Q(tasks__status=ReviewTaskStatus.OPEN, tasks__labels__gt=0)),
+        complete=Count("tasks", filter=Q(tasks__status=ReviewTaskStatus.COMPLETE)))
+    spent: dict[tuple[int, int], list[float]] = {}
+    counts: dict[tuple[int, int], int] = {}
+    names: dict[int, str] = {}
+    for queue_id, labeler_id, name, seconds in HumanLabel.objects.exclude(queue=None).values_list(
+            "queue_id", "labeler_id", "labeler__external_id", "seconds_spent").iterator(chunk_size=10_000):
+        counts[(queue_id, labeler_id)] = counts.get((queue_id, labeler_id), 0) + 1
+        names[labeler_id] = name
+        if seconds is not None:
+            spent.setdefault((queue_id, labeler_id), []).append(seconds)
+    for queue in queues:
+        labelers = [{"labeler": names[labeler_id], "labels": n,
+                     "median_seconds": median(spent[(q, labeler_id)]) if (q, labeler_id) in spent else None}
+                    for (q, labeler_id), n in sorted(counts.items()) if q == queue.pk]
+        rows.append({"queue": queue, "labelers": labelers,
+                     "waiting_adjudication": queue.new + queue.open + queue.in_progress
+                     if queue.purpose == "adjudication" else None})
+    return rows

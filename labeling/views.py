@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from labeling.selectors import labeling_run_failures, labeling_run_get, labeling_run_progress
+from labeling.selectors import labeling_run_failures, labeling_run_get, labeling_run_progress, review_queue_overview
 from labeling.services.runs import labeling_run_retry_failed
 from touchstone.errors import ApplicationError
 
@@ -38,3 +38,8 @@ def run_retry_failed(request: HttpRequest, run_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Retrying {count} items.")
     return redirect("run-detail", run_id=run.pk)
+
+
+@staff_member_required
+def queues_overview(request: HttpRequest) -> HttpResponse:
+    return render(request, "labeling/queues.html", {"rows": review_queue_overview()})

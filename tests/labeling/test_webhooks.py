@@ -57,3 +57,11 @@ def test_events_for_unknown_projects_or_tasks_are_ignored(client, queue):
     assert post(client, [1, 2]).json()["stored"] == "unknown"
     assert client.post("/hooks/label-studio/", data="{", content_type="application/json",
                        HTTP_X_TOUCHSTONE_WEBHOOK_SECRET="s3cret").status_code == 400
+
+
+def test_queues_page_counts_tasks_and_labelers(admin_client, client, queue, django_assert_max_num_queries):
+    post(client, event("insult", "2026-01-01T00:05:00Z"))
+    with django_assert_max_num_queries(8):
+        page = admin_client.get("/queues/").content.decode()
+    assert 'id="queue-q"' in page and "ls-user-3" in page
+    assert 'In progress</div><div class="v">1<' in page and 'Done</div><div class="v">0<' in page
