@@ -28,7 +28,7 @@ $(LS_STAMP):
 
 label-studio: $(LS_STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(LS_STAMP)
 	TOUCHSTONE_ENV=$${TOUCHSTONE_ENV:-demo} $(VPY) manage.py demo
 
 test: $(STAMP) $(LS_STAMP)

@@ -11,6 +11,7 @@ import operator
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,14 +273,25 @@ def write_parquet(version: GoldenSetVersion, sink: Any, *, raw_ids: bool = False
     from Python objects costs several times more."""
     schema = parquet_schema()
     options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
-    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+
+    def write(lines: bytes) -> None:  # Arrow parses and compresses without the GIL
+        table = pa_json.read_json(io.BytesIO(lines), parse_options=options,
+                                  read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(lines) + 1)))
+        writer.write_table(table.select(schema.names))
+
+    # One writer thread: row group n is parsed and written while Python builds row group n+1;
+    # at most one group waits, so memory stays bounded.
+    with pq.ParquetWriter(sink, schema, compression="zstd") as writer, ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future | None = None
         for done, lines in _line_batches(version, kind="parquet", raw_ids=raw_ids, digest=digest,
                                          batch=PARQUET_ROW_GROUP):
-            table = pa_json.read_json(io.BytesIO(lines), parse_options=options,
-                                      read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(lines) + 1)))
-            writer.write_table(table.select(schema.names))
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(write, lines)
             if on_item:
                 on_item(done)
+        if pending is not None:
+            pending.result()
 
 
 def manifest(version: GoldenSetVersion, *, fmt: str, raw_ids: bool, file_name: str | None = None,

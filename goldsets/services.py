@@ -145,7 +145,8 @@ def _statistics(*, version: GoldenSetVersion, included: dict[int, _Included], ta
 
     units = [{alias(pk): label for pk, role, label, _ in entry.labels if role == HumanLabelRole.REVIEW}
              for entry in included.values() if entry.labels]
-    stats = agreement_summary(units, taxonomy, n_resamples=BOOTSTRAP_RESAMPLES, seed=version.pk or 0)
+    stats = agreement_summary(units, taxonomy, ordered=version.policy_version.ordered_labels,
+                              n_resamples=BOOTSTRAP_RESAMPLES, seed=version.pk or 0)
     gold = {item_id: entry.gold_label for item_id, entry in included.items()}
     reviews = [(pk, item_id, label) for item_id, entry in included.items()
                for pk, role, label, _ in entry.labels if role == HumanLabelRole.REVIEW]

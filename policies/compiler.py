@@ -111,6 +111,9 @@ class PolicySpec:
     labels: tuple[LabelSpec, ...] = ()
     rules: tuple[RuleSpec, ...] = ()
     examples: tuple[ExampleSpec, ...] = ()
+    # The labels, in their order, form an ordinal scale (e.g. severity): agreement is then also
+    # measured with ordinal Krippendorff's alpha. It does not change the prompt.
+    ordered_labels: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,8 @@ def policy_spec_digest(policy: PolicySpec) -> str:
     """Digest of a policy version's content (not its number): equal content, equal digest."""
     content = asdict(policy)
     content.pop("version")
+    if not content["ordered_labels"]:  # absent before the field existed: keep those digests
+        content.pop("ordered_labels")
     return sha256_hex(content)
 
 

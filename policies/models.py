@@ -61,6 +61,8 @@ class PolicyVersion(models.Model):
     status = models.CharField(max_length=16, choices=PolicyVersionStatus.choices,
                               default=PolicyVersionStatus.DRAFT, db_index=True)
     text = models.TextField(help_text="The policy in Markdown.")
+    ordered_labels = models.BooleanField(
+        default=False, help_text="The labels, in their order, form an ordinal scale (e.g. severity).")
     change_note = models.CharField(max_length=500, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
                                related_name="children", help_text="The version this draft started from.")

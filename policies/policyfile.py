@@ -50,7 +50,7 @@ class PolicyFile:
     spec: PolicySpec
 
 
-_TOP_FIELDS = {"slug", "title", "labels", "rules", "examples"}
+_TOP_FIELDS = {"slug", "title", "ordered_labels", "labels", "rules", "examples"}
 _LABEL_FIELDS = {"key", "name", "definition", "violation", "always_human_review"}
 _RULE_FIELDS = {"id", "label", "text"}
 _EXAMPLE_FIELDS = {"label", "polarity", "text", "explanation"}
@@ -167,7 +167,8 @@ def parse_policy_file(text: str, *, path: str = "<policy>", version: int = 0) ->
             explanation=_require(loc, item, f, "explanation", str, False, ""),
         ))
     spec = PolicySpec(slug=slug, title=title, version=version, text=body.strip() + "\n",
-                      labels=tuple(labels), rules=tuple(rules), examples=tuple(examples))
+                      labels=tuple(labels), rules=tuple(rules), examples=tuple(examples),
+                      ordered_labels=_require(loc, data, "", "ordered_labels", bool, False, False))
     problems = validate_policy(spec)
     if problems:
         field, reason = problems[0]
@@ -212,7 +213,10 @@ def format_policy_file(spec: PolicySpec) -> str:
         if example.explanation:
             ex["explanation"] = example.explanation
         examples.append(ex)
-    front: dict[str, Any] = {"slug": spec.slug, "title": spec.title, "labels": labels}
+    front: dict[str, Any] = {"slug": spec.slug, "title": spec.title}
+    if spec.ordered_labels:
+        front["ordered_labels"] = True
+    front["labels"] = labels
     if rules:
         front["rules"] = rules
     if examples:

@@ -183,7 +183,7 @@ def _draft_create(*, policy: Policy, spec: PolicySpec, acting_user: AbstractBase
                   parent: PolicyVersion | None, change_note: str) -> PolicyVersion:
     """Runs inside the caller's transaction."""
     version = PolicyVersion.objects.create(policy=policy, number=policy_version_next_number(policy=policy),
-                                           text=spec.text,
+                                           text=spec.text, ordered_labels=spec.ordered_labels,
                                            author=acting_user, parent=parent, change_note=change_note)
     _write_taxonomy(version, spec)
     audit_event_record(actor=acting_user, event_type="policy_version.created", obj=version,

@@ -84,11 +84,46 @@ class DemoPorts:
     web: int = int(os.environ.get("TOUCHSTONE_DEMO_PORT", "8000"))
     simulator: int = int(os.environ.get("TOUCHSTONE_SIM_PORT", "8011"))
     redis: int = int(os.environ.get("TOUCHSTONE_REDIS_PORT", "6390"))
+    label_studio: int = int(os.environ.get("TOUCHSTONE_LS_PORT", "8090"))
+
+
+DEMO_LABEL_STUDIO = devstack.LabelStudioAccount(username="admin@touchstone.local", password=DEMO_PASSWORD,
+                                                token="touchstone-demo-label-studio-token")
+DEMO_WEBHOOK_SECRET = "touchstone-demo-webhook-secret"
+
+
+def label_studio_start(stack: Stack, ports: DemoPorts, log: Callable[[str], None]) -> dict[str, str]:
+    """Start the demo's Label Studio (its data persists in the state folder; the first start
+    initialises it, about a minute) and point this process's settings at it."""
+    data_dir = Path(settings.STATE_DIR) / "label-studio"
+    logs = Path(settings.STATE_DIR) / "logs"
+    if not (data_dir / ".touchstone-ready").exists():
+        log("initialising Label Studio's data directory (first run only, about a minute)")
+        devstack.label_studio_template(template_dir=data_dir, account=DEMO_LABEL_STUDIO,
+                                       log_path=logs / "label-studio-init.log")
+    log(f"starting Label Studio on 127.0.0.1:{ports.label_studio}")
+    stack.add(devstack.start_label_studio(port=ports.label_studio, data_dir=data_dir, account=DEMO_LABEL_STUDIO,
+                                          log_path=logs / "label-studio.log"))
+    urls = {"LABEL_STUDIO_URL": f"http://127.0.0.1:{ports.label_studio}",
+            "LABEL_STUDIO_API_TOKEN": DEMO_LABEL_STUDIO.token,
+            "LABEL_STUDIO_WEBHOOK_URL": f"http://127.0.0.1:{ports.web}/hooks/label-studio/",
+            "LABEL_STUDIO_WEBHOOK_SECRET": DEMO_WEBHOOK_SECRET}
+    for name, value in urls.items():
+        setattr(settings, name, value)
+    os.environ.update(urls)  # the worker and the web server started after this inherit them
+    return urls
 
 
 def stack_start(stack: Stack, ports: DemoPorts, log: Callable[[str], None]) -> dict[str, str]:
-    """Start Redis (when the broker is ours and down), the simulator, a worker, the web server."""
+    """Start Label Studio, Redis (when the broker is ours and down), the simulator, a worker and
+    the web server."""
     logs = Path(settings.STATE_DIR) / "logs"
+    for name, port in (("web server", ports.web), ("LLM simulator", ports.simulator),
+                       ("Label Studio", ports.label_studio)):
+        if devstack.port_is_open(port):
+            raise RuntimeError(f"port {port} for the {name} is already in use: stop what holds it "
+                               f"or choose another port (see the README's configuration table)")
+    ls_urls = label_studio_start(stack, ports, log)
     env = {**os.environ, "TOUCHSTONE_ENV": os.environ.get("TOUCHSTONE_ENV", "demo"),
            "DJANGO_SETTINGS_MODULE": "touchstone.settings",
            "OPENAI_BASE_URL": f"http://127.0.0.1:{ports.simulator}/v1"}
@@ -99,10 +134,6 @@ def stack_start(stack: Stack, ports: DemoPorts, log: Callable[[str], None]) -> d
         log(f"starting Redis on 127.0.0.1:{ports.redis} ({devstack.redis_server_binary()})")
         stack.add(devstack.start_redis(port=ports.redis, workdir=Path(settings.STATE_DIR) / "redis",
                                        log_path=logs / "redis.log"))
-    for name, port in (("web server", ports.web), ("LLM simulator", ports.simulator)):
-        if devstack.port_is_open(port):
-            raise RuntimeError(f"port {port} for the {name} is already in use: stop what holds it "
-                               f"or choose another port (see the README's configuration table)")
     from touchstone.demo_pipeline import demo_files_prepare
 
     _, answer_key = demo_files_prepare(Path(settings.STATE_DIR) / "demo")
@@ -121,7 +152,7 @@ def stack_start(stack: Stack, ports: DemoPorts, log: Callable[[str], None]) -> d
     devstack.wait_until(lambda: devstack.http_ok(f"http://127.0.0.1:{ports.web}/health"), timeout=60,
                         what="web server", process=web)
     return {"web": f"http://127.0.0.1:{ports.web}", "llm": env["OPENAI_BASE_URL"], "logs": str(logs),
-            "worker_log": str(worker.log_path)}
+            "worker_log": str(worker.log_path), "label_studio": ls_urls["LABEL_STUDIO_URL"]}
 
 
 def prompts_compile_on_worker(versions: list[PolicyVersion], timeout: float = 120) -> dict[str, list[str]]:

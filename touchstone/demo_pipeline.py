@@ -7,6 +7,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.conf import settings
@@ -16,9 +17,18 @@ from goldsets.freeze import FreezeRule
 from goldsets.models import GoldenSetVersion
 from goldsets.services import goldset_version_freeze_request
 from goldsets.tasks import freeze_golden_set_version
-from labeling.models import LabelingRun, LLMEndpoint, RunStatus, Sample
+from labeling.lsconfig import annotation_result
+from labeling.models import HumanLabel, Labeler, LabelingRun, LLMEndpoint, ReviewQueue, ReviewTask, RunStatus, Sample
 from labeling.services.content import content_import
 from labeling.services.human_labels import human_label_import
+from labeling.services.queues import (
+    label_studio_client,
+    review_queue_create,
+    review_queue_push,
+    review_queue_status,
+    review_queue_sync,
+    routed_items,
+)
 from labeling.services.runs import VoterSpec, labeling_run_create, labeling_run_start
 from labeling.services.sampling import sample_create
 from labeling.simulator.engine import text_sha256
@@ -110,10 +120,17 @@ def demo_golden_set(*, log: Callable[[str], None], timeout: float = 600) -> Gold
     """Import the annotators' labels and freeze (or reuse) the demo golden set on the worker."""
     ops = get_user_model().objects.get(username="ops")
     version = policy_version_get(slug="harassment")
-    job = human_label_import(path=Path(settings.STATE_DIR) / "demo" / LABELS_FILE, policy_version=version,
-                             content_source=SOURCE, acting_user=ops)
-    log(f"human labels (ConvAbuse annotators, real): {job.imported} imported, {job.duplicates} already there, "
-        f"{job.rejected} rejected")
+    # Items reviewed in the Label Studio queues got their annotators' labels there; the rest
+    # come in by import, so no item is labelled twice by the same person.
+    reviewed = set(ReviewTask.objects.filter(queue__name__in=[name for name, _ in VENDOR_QUEUES])
+                   .values_list("item__external_id", flat=True))
+    source_file = Path(settings.STATE_DIR) / "demo" / LABELS_FILE
+    import_file = source_file.with_name("convabuse-human-labels-not-reviewed.jsonl")
+    with source_file.open() as lines, import_file.open("w") as out:
+        out.writelines(line for line in lines if json.loads(line)["external_id"] not in reviewed)
+    job = human_label_import(path=import_file, policy_version=version, content_source=SOURCE, acting_user=ops)
+    log(f"human labels (ConvAbuse annotators, real) for the items not reviewed in queues: {job.imported} "
+        f"imported, {job.duplicates} already there, {job.rejected} rejected")
     existing = GoldenSetVersion.objects.filter(golden_set__name=GOLDEN_SET, status="frozen").order_by("-number")
     if existing.exists():
         return existing.first()
@@ -130,3 +147,77 @@ def demo_golden_set(*, log: Callable[[str], None], timeout: float = 600) -> Gold
     if frozen.status != "frozen":
         raise RuntimeError(f"the demo freeze did not finish: {frozen.status} {frozen.failure_reason}")
     return frozen
+
+
+VENDOR_QUEUES = (("acme-bpo", "Acme BPO"), ("globex-bpo", "Globex BPO"))
+EXPERT_QUEUE = ("convabuse-experts", "Touchstone experts")
+REPLAY_THREADS = 8
+
+
+def _annotations_by_item() -> dict[str, list[tuple[str, str]]]:
+    """ConvAbuse's real annotations: external id → [(annotator, harassment label)]."""
+    by_item: dict[str, list[tuple[str, str]]] = {}
+    with (DATA / "labels.jsonl").open() as handle:
+        for line in handle:
+            annotation = json.loads(line)
+            by_item.setdefault(annotation["item_id"], []).append((annotation["annotator_id"], _label(annotation)))
+    return by_item
+
+
+def _simulated_labeler(client, queue: ReviewQueue, name: str) -> int:
+    """A Label Studio user for a simulated labeler at the queue's vendor; returns its user id."""
+    external_id = f"sim-{name.lower()}"
+    labeler = Labeler.objects.filter(vendor=queue.vendor, external_id=external_id).exclude(ls_user_id=None).first()
+    if labeler is None:
+        user_id = client.user_create(email=f"{external_id}.{queue.name}@simulated.touchstone.local",
+                                     name=f"SIMULATED {name} ({queue.vendor.name})")
+        labeler, _ = Labeler.objects.update_or_create(vendor=queue.vendor, external_id=external_id,
+                                                      defaults={"ls_user_id": user_id})
+    return labeler.ls_user_id
+
+
+def demo_review(*, log: Callable[[str], None]) -> dict[str, dict[str, int]]:
+    """Route the run's human-review items into two vendor queues in Label Studio; simulated
+    labelers answer there through the API, replaying the ConvAbuse annotators' real labels;
+    disagreements go to an expert queue, where a simulated adjudicator answers with the
+    annotators' majority. Idempotent: a second run only syncs."""
+    ops = get_user_model().objects.get(username="ops")
+    version = policy_version_get(slug="harassment")
+    client = label_studio_client()
+    experts = ReviewQueue.objects.filter(name=EXPERT_QUEUE[0]).first() or review_queue_create(
+        name=EXPERT_QUEUE[0], policy_version=version, vendor_name=EXPERT_QUEUE[1], overlap=1,
+        purpose="adjudication", acting_user=ops, client=client)
+    queues = [ReviewQueue.objects.filter(name=name).first() or review_queue_create(
+        name=name, policy_version=version, vendor_name=vendor, overlap=3, adjudication_queue=experts.name,
+        acting_user=ops, client=client) for name, vendor in VENDOR_QUEUES]
+    routed = sorted(routed_items(queues[0]))
+    for index, queue in enumerate(queues):
+        result = review_queue_push(queue=queue, item_ids=routed[index::len(queues)], client=client)
+        log(f"queue {queue.name}: {result.added} items routed to human review, {result.pushed} tasks pushed "
+            "to Label Studio")
+    annotations = _annotations_by_item()
+    jobs = []
+    for queue in queues:
+        labelled = set(HumanLabel.objects.filter(queue=queue).values_list("item_id", flat=True))
+        for task in queue.tasks.exclude(item_id__in=labelled).select_related("item"):
+            for annotator, label in annotations.get(task.item.external_id, []):
+                seconds = 15 + int(text_sha256(f"{annotator}{task.item_id}")[:4], 16) % 60
+                jobs.append((task.ls_task_id, annotation_result(label, target_part="text"),
+                             _simulated_labeler(client, queue, annotator), float(seconds)))
+    with ThreadPoolExecutor(max_workers=REPLAY_THREADS) as pool:
+        list(pool.map(lambda job: client.annotation_create(job[0], job[1], completed_by=job[2], lead_time=job[3]),
+                      jobs))
+    if jobs:
+        log(f"SIMULATED labelers answered {len(jobs)} times in Label Studio (replaying the annotators' real labels)")
+    escalated = sum(review_queue_sync(queue=queue, client=client).escalated for queue in queues)
+    majority = {item: Counter(label for _, label in given).most_common(1)[0][0] for item, given in annotations.items()}
+    judge = _simulated_labeler(client, experts, "Adjudicator")
+    labelled = set(HumanLabel.objects.filter(queue=experts).values_list("item_id", flat=True))
+    pending = list(experts.tasks.exclude(item_id__in=labelled).select_related("item"))
+    for task in pending:
+        client.annotation_create(task.ls_task_id, annotation_result(majority[task.item.external_id],
+                                                                    target_part="text"),
+                                 completed_by=judge, lead_time=45.0)
+    review_queue_sync(queue=experts, client=client)
+    log(f"{escalated} disagreements sent to {experts.name}; the SIMULATED adjudicator decided {len(pending)}")
+    return {queue.name: review_queue_status(queue=queue) for queue in [*queues, experts]}

@@ -306,8 +306,8 @@ def _update_completeness(queue: ReviewQueue, task: ReviewTask) -> int:
 
 def review_queue_status(*, queue: ReviewQueue) -> dict[str, int]:
     counts = queue.tasks.aggregate(
-        new=Count("pk", filter=Q(status__in=(ReviewTaskStatus.NEW, ReviewTaskStatus.IMPORTING))),
-        open=Count("pk", filter=Q(status=ReviewTaskStatus.OPEN)),
+        not_pushed=Count("pk", filter=Q(status__in=(ReviewTaskStatus.NEW, ReviewTaskStatus.IMPORTING))),
+        pending=Count("pk", filter=Q(status=ReviewTaskStatus.OPEN, labels=0)),
         in_progress=Count("pk", filter=Q(status=ReviewTaskStatus.OPEN, labels__gt=0)),
         complete=Count("pk", filter=Q(status=ReviewTaskStatus.COMPLETE)))
     counts["labels"] = HumanLabel.objects.filter(queue=queue).count()

@@ -184,3 +184,19 @@ def test_watchdog_fails_only_stale_building_freezes(labelled, published):
     old.refresh_from_db()
     assert old.status == "failed" and "worker lost" in old.failure_reason
     assert goldset_version_build(version_id=young.pk).status == "frozen"
+
+
+def test_an_ordered_taxonomy_adds_ordinal_alpha(author, approver, harassment_text):
+    from policies.services import policy_export, policy_import, policy_version_publish, policy_version_submit
+
+    text = harassment_text.replace("title:", "ordered_labels: true\ntitle:", 1)
+    version = policy_import(text=text, path="severity.md", acting_user=author).version
+    assert version.ordered_labels and "ordered_labels: true" in policy_export(version=version)
+    policy_version_submit(version=version, acting_user=author)
+    version = policy_version_publish(version=version, acting_user=approver)
+    label_items(version, [["not_harassment", "insult", "insult"]] * 10 + [["threat", "threat", "hate_harassment"]] * 10
+                + [["insult"] * 3] * 10 + [["not_harassment", "not_harassment", "threat"]] * 5)
+    frozen = freeze(version)
+    ordinal = frozen.stats["krippendorff_alpha_ordinal"]
+    assert ordinal["value"] is not None and ordinal["ci_low"] <= ordinal["value"] <= ordinal["ci_high"]
+    assert ordinal["value"] != frozen.stats["krippendorff_alpha"]["value"]

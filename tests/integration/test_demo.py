@@ -21,11 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:
-    web, sim, redis = devstack.free_port(), devstack.free_port(), devstack.free_port()
+    web, sim, redis, ls = devstack.free_port(), devstack.free_port(), devstack.free_port(), devstack.free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     env.update(TOUCHSTONE_ENV="demo", TOUCHSTONE_STATE_DIR=str(tmp_path), TOUCHSTONE_DEMO_PORT=str(web),
-               TOUCHSTONE_SIM_PORT=str(sim), TOUCHSTONE_REDIS_PORT=str(redis),
+               TOUCHSTONE_SIM_PORT=str(sim), TOUCHSTONE_REDIS_PORT=str(redis), TOUCHSTONE_LS_PORT=str(ls),
                CELERY_BROKER_URL=f"redis://127.0.0.1:{redis}/0")
     env.pop("CELERY_RESULT_BACKEND", None)
     log = tmp_path / "demo.out"
@@ -33,7 +33,7 @@ def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> No
         demo = subprocess.Popen([sys.executable, "manage.py", "demo"], cwd=REPO, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 480  # Label Studio's first start initialises its database
         while "Press Ctrl-C" not in log.read_text():
             assert demo.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
@@ -46,6 +46,8 @@ def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> No
         assert output.count("Published  prompts:") == 4
         assert "content import: 4185 imported" in output
         assert "Labeling run [SIMULATED VOTERS]: demo-convabuse-harassment is finished: 900 judgements ok" in output
+        assert f"Label Studio:   http://127.0.0.1:{ls}/" in output and "SIMULATED labelers answered" in output
+        assert "acme-bpo" in output and "globex-bpo" in output and "convabuse-experts" in output
         run_page = next(line.split()[-1] for line in output.splitlines() if "Run page:" in line)
         with urllib.request.urlopen(f"http://127.0.0.1:{web}/admin/login/", timeout=5) as response:
             assert response.status == 200 and b"Touchstone" in response.read()
@@ -54,6 +56,7 @@ def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> No
         children = psutil.Process(demo.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         assert "redis-server" in names and "celery" in names and "labeling.simulator" in names
+        assert "label-studio" in names
         os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C does to the foreground process group
         assert demo.wait(timeout=60) == 0, log.read_text()
         time.sleep(0.5)

@@ -96,7 +96,7 @@ def test_a_project_deleted_by_hand_is_named_and_can_be_recreated(ls, published, 
     assert review_queue_push(queue=queue).pushed == 2
     out = StringIO()
     call_command("queue", "status", "gone", stdout=out)
-    assert "open 2" in out.getvalue()
+    assert "pending 2" in out.getvalue()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from goldsets.selectors import goldset_version_stats_document
 from labeling.selectors import labeling_run_progress
 from touchstone import demo
-from touchstone.demo_pipeline import demo_golden_set, demo_run
+from touchstone.demo_pipeline import demo_golden_set, demo_review, demo_run
 
 
 class Command(BaseCommand):
@@ -31,6 +31,7 @@ class Command(BaseCommand):
             compiled = demo.prompts_compile_on_worker(versions)
             run = demo_run(simulator_url=urls["llm"], log=lambda m: say(f"· {m}"))
             progress = labeling_run_progress(run=run)
+            review = demo_review(log=lambda m: say(f"· {m}"))
             golden = demo_golden_set(log=lambda m: say(f"· {m}"))
             stats = goldset_version_stats_document(golden)
             say("")
@@ -49,6 +50,11 @@ class Command(BaseCommand):
                 f"{progress.ok} judgements ok, {progress.failed} failed; decisions "
                 + ", ".join(f"{k} {v}" for k, v in sorted(progress.outcomes.items())))
             say(f"  Run page:       {urls['web']}/runs/{run.pk}/")
+            say(f"  Label Studio:   {urls['label_studio']}/  (login {demo.DEMO_LABEL_STUDIO.username} / "
+                f"{demo.DEMO_LABEL_STUDIO.password}; the labelers in it are SIMULATED, replaying real labels)")
+            say(f"  Review queues:  {urls['web']}/queues/")
+            for name, counts in review.items():
+                say(f"    {name:<18} " + ", ".join(f"{k} {v}" for k, v in counts.items()))
             say(f"  Golden set (real human labels): {golden.golden_set.name} v{golden.number}: "
                 f"{golden.item_count} items, digest {golden.digest[:16]}…")
             say("    gold labels: " + ", ".join(f"{k} {v}" for k, v in stats["labels"].items()))
