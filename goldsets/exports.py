@@ -321,16 +321,18 @@ def manifest(version: GoldenSetVersion, *, fmt: str, raw_ids: bool, file_name: s
 
 
 def _lineage(version: GoldenSetVersion) -> dict[str, Any]:
-    runs = (GoldenItem.objects.filter(version=version, llm__isnull=False).values_list("lineage", flat=True)
-            .distinct().iterator(chunk_size=CHUNK))
-    seen_runs, seen_prompts = set(), set()
-    for lineage in runs:
+    # Distinct lineages are few (one per run × queue combination), however many the items.
+    lineages = (GoldenItem.objects.filter(version=version).values_list("lineage", flat=True).distinct()
+                .iterator(chunk_size=CHUNK))
+    runs, prompts, queues = set(), set(), set()
+    for lineage in lineages:
         if lineage.get("run"):
-            seen_runs.add(lineage["run"])
+            runs.add(lineage["run"])
         if lineage.get("prompt_version"):
-            seen_prompts.add(lineage["prompt_version"])
-    return {"policy_version": str(version.policy_version), "runs": sorted(seen_runs),
-            "prompt_versions": sorted(seen_prompts)}
+            prompts.add(lineage["prompt_version"])
+        queues.update(lineage.get("queues") or [])
+    return {"policy_version": str(version.policy_version), "runs": sorted(runs), "prompt_versions": sorted(prompts),
+            "queues": sorted(queues)}
 
 
 def _fmt_estimate(estimate: dict | None) -> str:

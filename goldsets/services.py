@@ -18,7 +18,16 @@ from goldsets.db import iso_utc, json_text, raw_rows
 from goldsets.freeze import Digest, FreezeRule, canonical_line, decide_gold, item_order_key, pseudonym
 from goldsets.models import DecidedBy, GoldenItem, GoldenSet, GoldenSetVersion, GoldenSetVersionStatus
 from goldsets.stats import accuracy_against_gold, agreement_summary
-from labeling.models import ContentItem, DecisionOutcome, HumanLabel, HumanLabelRole, ItemDecision, Judgement, Labeler
+from labeling.models import (
+    ContentItem,
+    DecisionOutcome,
+    HumanLabel,
+    HumanLabelRole,
+    ItemDecision,
+    Judgement,
+    Labeler,
+    ReviewQueue,
+)
 from policies.models import PolicyVersion
 from touchstone.audit import audit_event_record
 from touchstone.errors import ApplicationError, InvalidStateTransition, LocatedError
@@ -63,11 +72,13 @@ class _Included:
     gold_label: str
     decided_by: str
     labels: list[tuple[int, str, str, str]]  # labeler pk, role, label, labeled_at ISO
+    queues: tuple[int, ...] = ()  # review queues the labels came through
 
 
 def _labels_by_item(policy_version: PolicyVersion) -> Iterator[tuple[int, list[tuple]]]:
     """Stream the policy version's human labels grouped by item, in item order."""
-    rows = raw_rows(f"SELECT item_id, labeler_id, role, label, is_valid, labeled_at FROM {HumanLabel._meta.db_table} "
+    rows = raw_rows("SELECT item_id, labeler_id, role, label, is_valid, labeled_at, queue_id "
+                    f"FROM {HumanLabel._meta.db_table} "
                     "WHERE policy_version_id = %s ORDER BY item_id, labeler_id, role", [policy_version.pk])
     current, group = None, []
     for row in rows:
@@ -109,7 +120,8 @@ def _select(policy_version: PolicyVersion, rule: FreezeRule, taxonomy: set[str],
             excluded[decision.excluded_because] += 1
             continue
         included[item_id] = _Included(decision.gold_label, decision.decided_by,
-                                      [(r[1], r[2], r[3], iso_utc(r[5])) for r in valid])
+                                      [(r[1], r[2], r[3], iso_utc(r[5])) for r in valid],
+                                      tuple(sorted({r[6] for r in valid if r[6] is not None})))
     for item_id, decision in llm.items():
         if item_id in labelled or decision["outcome"] != DecisionOutcome.AUTO_ACCEPTED:
             continue
@@ -206,6 +218,7 @@ def _write_items(*, version: GoldenSetVersion, keys: list[tuple[str, str, int]],
     """Runs inside the freeze's transaction: snapshot the items in digest order with plain
     INSERTs (JSON passed through as text), feeding the digest as it goes."""
     cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    queue_names = dict(ReviewQueue.objects.values_list("pk", "name"))
     placeholders = ", ".join(f"%s{cast}" if column in JSON_COLUMNS else "%s" for column in GOLDEN_ITEM_COLUMNS)
     insert = (f"INSERT INTO {GoldenItem._meta.db_table} ({', '.join(GOLDEN_ITEM_COLUMNS)}) "
               f"VALUES ({placeholders})")
@@ -230,7 +243,8 @@ def _write_items(*, version: GoldenSetVersion, keys: list[tuple[str, str, int]],
             decision = llm.get(pk)
             lineage = {"policy_version": policy_version,
                        "prompt_version": decision["prompt_version"] if decision else None,
-                       "run": decision["run"] if decision else None}
+                       "run": decision["run"] if decision else None,
+                       "queues": sorted(queue_names[q] for q in entry.queues)}
             rows.append((version.pk, start + offset, pk, source, external_id, content_sha256, json_text(parts),
                          json_text(metadata), entry.gold_label, entry.decided_by, orjson.dumps(labels).decode(),
                          orjson.dumps(decision).decode() if decision else None, orjson.dumps(lineage).decode()))

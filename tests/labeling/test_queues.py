@@ -141,3 +141,5 @@ def test_disagreements_go_to_adjudication_and_the_adjudicated_label_is_final(ls,
         name="adjudicated", policy_version=published, rule=FreezeRule(min_labels=2)).pk)
     gold = {g.item_id: (g.gold_label, g.decided_by) for g in GoldenItem.objects.filter(version=version)}
     assert gold == {items[0].pk: ("threat", "adjudicated"), items[1].pk: ("insult", "unanimous")}
+    lineage = GoldenItem.objects.get(version=version, item_id=items[0].pk).lineage
+    assert lineage["queues"] == ["bpo", "experts"] and lineage["policy_version"] == str(published)
