@@ -83,13 +83,6 @@ def _loads(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _raw(value: Any) -> bytes:
-    """A JSON column's text for splicing into an output line, without a parse where possible."""
-    if value is None:
-        return b"null"
-    return value.encode() if isinstance(value, str) else orjson.dumps(value)
-
-
 def stored_items(version: GoldenSetVersion, digest: Digest | None = None) -> Iterator[StoredItem]:
     """The version's items in digest order, read with a raw cursor; each one is fed to ``digest``."""
     rows = raw_rows(f"SELECT {', '.join(EXPORT_COLUMNS)} FROM {GoldenItem._meta.db_table} "

@@ -327,10 +327,4 @@ def goldset_version_stats_compute(*, version: GoldenSetVersion) -> dict:
     return _statistics(version=version, included=included, taxonomy=taxonomy, names=_labeler_names())
 
 
-def labels_by_pseudonym(version: GoldenSetVersion) -> dict[str, tuple[str, str]]:
-    """Map pseudonyms back to (vendor, labeler) for callers allowed to see raw ids."""
-    key = version.golden_set.pseudonym_key
-    return {pseudonym(key, vendor, labeler): (vendor, labeler) for vendor, labeler in _labeler_names().values()}
-
-
 __all__ = ["NothingToFreeze", "goldset_version_build", "goldset_version_freeze_request"]
