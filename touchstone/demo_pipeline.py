@@ -193,8 +193,8 @@ def demo_review(*, log: Callable[[str], None]) -> dict[str, dict[str, int]]:
     routed = sorted(routed_items(queues[0]))
     for index, queue in enumerate(queues):
         result = review_queue_push(queue=queue, item_ids=routed[index::len(queues)], client=client)
-        log(f"queue {queue.name}: {result.added} items routed to human review, {result.pushed} tasks pushed "
-            "to Label Studio")
+        log(f"queue {queue.name}: {result.added} new items routed to human review, {result.pushed} tasks pushed "
+            f"to Label Studio ({queue.tasks.count()} in all)")
     annotations = _annotations_by_item()
     jobs = []
     for queue in queues:
