@@ -15,15 +15,14 @@ class ContentItemStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class ContentImport(models.Model):
-    """One run of ``content import``: what was read, and what became of it."""
+class ImportJob(models.Model):
+    """What one import command read and what became of it (content or labels)."""
 
     class Status(models.TextChoices):
         RUNNING = "running"
         FINISHED = "finished"
         FAILED = "failed"
 
-    source = models.CharField(max_length=100)
     path = models.CharField(max_length=1000)
     strict = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
@@ -31,8 +30,6 @@ class ContentImport(models.Model):
     imported = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
-    identical_bodies = models.PositiveIntegerField(default=0)
-    failed_images = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="The first rejected lines, with reasons.")
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+")
@@ -40,7 +37,19 @@ class ContentImport(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-started_at"]
+
+
+class ContentImport(ImportJob):
+    """One run of ``content import``."""
+
+    source = models.CharField(max_length=100)
+    identical_bodies = models.PositiveIntegerField(default=0)
+    failed_images = models.PositiveIntegerField(default=0)
+
+    class Meta(ImportJob.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"import #{self.pk} {self.source} ← {self.path}"
@@ -391,31 +400,14 @@ class Labeler(models.Model):
         return f"{self.external_id} ({self.vendor})"
 
 
-class LabelImport(models.Model):
+class LabelImport(ImportJob):
     """One run of ``labels import``."""
-
-    class Status(models.TextChoices):
-        RUNNING = "running"
-        FINISHED = "finished"
-        FAILED = "failed"
 
     policy_version = models.ForeignKey("policies.PolicyVersion", on_delete=models.PROTECT, related_name="+")
     content_source = models.CharField(max_length=100, blank=True)
-    path = models.CharField(max_length=1000)
-    strict = models.BooleanField(default=False)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    lines_read = models.PositiveIntegerField(default=0)
-    imported = models.PositiveIntegerField(default=0)
-    duplicates = models.PositiveIntegerField(default=0)
-    rejected = models.PositiveIntegerField(default=0)
-    errors = models.JSONField(default=list, blank=True, help_text="The first rejected lines, with reasons.")
-    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+")
-    started_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-started_at"]
+    class Meta(ImportJob.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"label import #{self.pk} ← {self.path}"

@@ -12,12 +12,11 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import reset_queries, transaction
-from django.utils import timezone
 
-from labeling.contentfile import ContentLineError, Limits, ParsedItem, batched, read_csv, read_jsonl
+from labeling.contentfile import ContentLineError, Limits, ParsedItem, read_csv, read_jsonl
 from labeling.images import StoredImage, image_store
 from labeling.models import ContentImage, ContentImport, ContentItem, ContentItemStatus
-from touchstone.audit import audit_event_record
+from labeling.services.imports import import_job_run
 from touchstone.errors import LocatedError
 
 MAX_ERRORS_KEPT = 200
@@ -136,27 +135,7 @@ def content_import(*, path: Path, source: str, strict: bool = False, acting_user
         if on_progress:
             on_progress(handle.buffer.tell() if hasattr(handle, "buffer") else 0)
 
-    try:
-        with handle:
-            records = _records(handle, path=str(path), kind=kind)
-            if strict:
-                with transaction.atomic():
-                    for batch in batched(records, batch_size):
-                        process(batch)
-                    _save_counters(job, counters, errors)
-            else:
-                for batch in batched(records, batch_size):
-                    process(batch)
-    except (LocatedError, UnicodeDecodeError) as exc:
-        reason = exc.message if isinstance(exc, LocatedError) else f"{path}: not UTF-8 text: {exc}"
-        ContentImport.objects.filter(pk=job.pk).update(status=ContentImport.Status.FAILED, finished_at=timezone.now(),
-                                                       errors=[{"reason": reason}])
-        if isinstance(exc, UnicodeDecodeError):
-            raise LocatedError(f"not UTF-8 text: {exc.reason}", path=str(path)) from exc
-        raise
-    ContentImport.objects.filter(pk=job.pk).update(status=ContentImport.Status.FINISHED, finished_at=timezone.now())
-    job.refresh_from_db()
-    with transaction.atomic():
-        audit_event_record(actor=acting_user, event_type="content.imported", obj=job,
-                           details={"imported": job.imported, "duplicates": job.duplicates, "rejected": job.rejected})
-    return job
+    return import_job_run(job, path=path, handle=handle, records=_records(handle, path=str(path), kind=kind),
+                          strict=strict, batch_size=batch_size, process=process,
+                          save_counters=lambda: _save_counters(job, counters, errors),
+                          event_type="content.imported", acting_user=acting_user)

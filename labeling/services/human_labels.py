@@ -10,11 +10,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import reset_queries, transaction
 from django.utils import timezone
 
-from labeling.contentfile import batched
 from labeling.labelfile import LineError, ParsedLabel, read_labels
 from labeling.models import ContentItem, HumanLabel, Labeler, LabelImport, Vendor
+from labeling.services.imports import import_job_run
 from policies.models import PolicyVersion, PolicyVersionStatus
-from touchstone.audit import audit_event_record
 from touchstone.errors import LocatedError
 
 MAX_ERRORS_KEPT = 200
@@ -160,27 +159,6 @@ def human_label_import(*, path: Path, policy_version: PolicyVersion, content_sou
         if on_progress:
             on_progress(handle.buffer.tell() if hasattr(handle, "buffer") else 0)
 
-    try:
-        with handle:
-            records = read_labels(handle, path=str(path))
-            if strict:
-                with transaction.atomic():
-                    for batch in batched(records, batch_size):
-                        process(batch)
-                    _save_counters(job, state)
-            else:
-                for batch in batched(records, batch_size):
-                    process(batch)
-    except (LocatedError, UnicodeDecodeError) as exc:
-        reason = exc.message if isinstance(exc, LocatedError) else f"{path}: not UTF-8 text: {exc}"
-        LabelImport.objects.filter(pk=job.pk).update(status=LabelImport.Status.FAILED, finished_at=timezone.now(),
-                                                     errors=[{"reason": reason}])
-        if isinstance(exc, UnicodeDecodeError):
-            raise LocatedError(f"not UTF-8 text: {exc.reason}", path=str(path)) from exc
-        raise
-    LabelImport.objects.filter(pk=job.pk).update(status=LabelImport.Status.FINISHED, finished_at=timezone.now())
-    job.refresh_from_db()
-    with transaction.atomic():
-        audit_event_record(actor=acting_user, event_type="labels.imported", obj=job,
-                           details={"imported": job.imported, "duplicates": job.duplicates, "rejected": job.rejected})
-    return job
+    return import_job_run(job, path=path, handle=handle, records=read_labels(handle, path=str(path)), strict=strict,
+                          batch_size=batch_size, process=process, save_counters=lambda: _save_counters(job, state),
+                          event_type="labels.imported", acting_user=acting_user)
