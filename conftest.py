@@ -171,6 +171,6 @@ def label_studio(tmp_path_factory) -> Iterator[dict[str, str]]:
                                                account=LABEL_STUDIO_ACCOUNT, log_path=workdir / "label-studio.log")
     try:
         yield {"url": f"http://127.0.0.1:{port}", "token": LABEL_STUDIO_ACCOUNT.token,
-               "log": str(workdir / "label-studio.log")}
+               "log": str(workdir / "label-studio.log"), "template": str(template)}
     finally:
         process.stop()

@@ -203,6 +203,8 @@ LABEL_STUDIO_API_TOKEN = os.environ.get("LABEL_STUDIO_API_TOKEN", "")
 LABEL_STUDIO_WEBHOOK_URL = os.environ.get("LABEL_STUDIO_WEBHOOK_URL", "")
 LABEL_STUDIO_WEBHOOK_SECRET = os.environ.get("LABEL_STUDIO_WEBHOOK_SECRET", "")
 LABEL_STUDIO_WEBHOOK_HEADER = "X-Touchstone-Webhook-Secret"
+# How long a push waits (with backoff) for an unreachable Label Studio before giving up.
+LABEL_STUDIO_RETRY_SECONDS = float(os.environ.get("LABEL_STUDIO_RETRY_SECONDS", "300"))
 
 # Offline token counting: tiktoken only reads encodings already in this cache.
 TIKTOKEN_CACHE_DIR = os.environ.get("TIKTOKEN_CACHE_DIR", str(STATE_DIR / "tiktoken"))

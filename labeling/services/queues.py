@@ -9,6 +9,10 @@ k-th, because the API accepts more annotations than the maximum.
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,7 +23,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from labeling.labelstudio import LabelStudioClient, ProjectMissing
+from labeling.labelstudio import LabelStudioClient, LabelStudioUnavailable, ProjectMissing
 from labeling.lsconfig import QueueConfigSpec, QueueLabel, label_config, read_annotation, task_data
 from labeling.models import (
     DecisionOutcome,
@@ -39,7 +43,11 @@ from touchstone.audit import audit_event_record
 from touchstone.errors import ApplicationError
 
 PUSH_BATCH = 500
+RETRY_CAP_SECONDS = 30.0
 SYNC_OVERLAP = timedelta(seconds=5)  # re-read a little before the last sync: clocks and commits lag
+
+
+logger = logging.getLogger(__name__)
 
 
 class QueueError(ApplicationError):
@@ -136,16 +144,20 @@ class PushResult:
     added: int = 0
     pushed: int = 0
     recovered: int = 0
+    retries: int = 0
 
 
 def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
-                      client: LabelStudioClient | None = None) -> PushResult:
+                      client: LabelStudioClient | None = None, retry_for: float | None = None,
+                      sleep: Callable[[float], None] = time.sleep) -> PushResult:
     """Make each item exactly one Label Studio task of this queue, in batches.
 
     Idempotent across retries and crashes: ReviewTask rows are the claim; a batch is marked
-    ``importing`` before it is sent, and a later push first recovers the task ids of batches
-    whose import went through but whose ids were not saved (no duplicate task). Raises
-    LabelStudioUnavailable when Label Studio cannot be reached (nothing is lost; push again).
+    ``importing`` before it is sent, and every (re)start first recovers the task ids of batches
+    whose import went through but whose ids were not saved (no duplicate task). While Label
+    Studio is unreachable the push waits with backoff, the reason visible in the queue's
+    status, for up to ``retry_for`` seconds (LABEL_STUDIO_RETRY_SECONDS), then raises
+    LabelStudioUnavailable: nothing is lost, push again.
     """
     client = client or label_studio_client()
     result = PushResult()
@@ -155,13 +167,36 @@ def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
         rows = [ReviewTask(queue=queue, item_id=item) for item in dict.fromkeys(wanted) if item not in known]
         ReviewTask.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
         result.added = len(rows)
-    result.recovered = _recover_importing(queue, client)
+    deadline = time.monotonic() + (settings.LABEL_STUDIO_RETRY_SECONDS if retry_for is None else retry_for)
+    attempt = 0
+    while True:
+        try:
+            result.recovered += _recover_importing(queue, client)
+            _push_new_tasks(queue, client, result)
+            break
+        except LabelStudioUnavailable as exc:
+            attempt += 1
+            result.retries += 1
+            wait = min(RETRY_CAP_SECONDS, 2 ** (attempt - 1)) * random.uniform(0.75, 1.25)
+            if time.monotonic() + wait > deadline:
+                ReviewQueue.objects.filter(pk=queue.pk).update(
+                    status_detail=f"push stopped after {attempt} attempts: {exc}"[:500])
+                raise
+            ReviewQueue.objects.filter(pk=queue.pk).update(
+                status_detail=f"push waiting {wait:.0f} s to retry (attempt {attempt}): {exc}"[:500])
+            logger.warning("queue %s: push retrying in %.1f s: %s", queue.name, wait, exc)
+            sleep(wait)
+    ReviewQueue.objects.filter(pk=queue.pk).update(status_detail="")
+    return result
+
+
+def _push_new_tasks(queue: ReviewQueue, client: LabelStudioClient, result: PushResult) -> None:
     spec = queue_config_spec(queue.policy_version)
     while True:
         batch = list(queue.tasks.filter(status=ReviewTaskStatus.NEW).select_related("item")
                      .order_by("pk")[:PUSH_BATCH])
         if not batch:
-            break
+            return
         ReviewTask.objects.filter(pk__in=[t.pk for t in batch]).update(status=ReviewTaskStatus.IMPORTING)
         payload = [{"data": {**task_data(t.item.parts, spec), "touchstone_task": t.pk}} for t in batch]
         try:
@@ -169,12 +204,10 @@ def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
         except ProjectMissing:
             ReviewTask.objects.filter(pk__in=[t.pk for t in batch]).update(status=ReviewTaskStatus.NEW)
             raise
-        with transaction.atomic():
-            for task, ls_id in zip(batch, ids, strict=True):
-                ReviewTask.objects.filter(pk=task.pk).update(ls_task_id=ls_id, status=ReviewTaskStatus.OPEN)
+        for task, ls_id in zip(batch, ids, strict=True):
+            task.ls_task_id, task.status = ls_id, ReviewTaskStatus.OPEN
+        ReviewTask.objects.bulk_update(batch, ["ls_task_id", "status"])
         result.pushed += len(batch)
-    ReviewQueue.objects.filter(pk=queue.pk).update(status_detail="")
-    return result
 
 
 def _recover_importing(queue: ReviewQueue, client: LabelStudioClient) -> int:
