@@ -72,11 +72,12 @@ class LabelStudioClient:
         except (httpx.HTTPError, ValueError):
             return False
 
-    def project_create(self, *, title: str, label_config: str, instructions: str, maximum_annotations: int) -> int:
+    def project_create(self, *, title: str, label_config: str, instructions: str, maximum_annotations: int,
+                       show_predictions: bool = False) -> int:
         project = self._call("creating a project", self.sdk.projects.create, title=title[:50],
                              label_config=label_config, expert_instruction=instructions, show_instruction=True,
                              maximum_annotations=maximum_annotations, show_skip_button=False,
-                             show_collab_predictions=False, show_annotation_history=False)
+                             show_collab_predictions=show_predictions, show_annotation_history=False)
         return int(project.id)
 
     def project_get(self, project_id: int) -> Any:
@@ -114,6 +115,10 @@ class LabelStudioClient:
         except httpx.HTTPError as exc:
             raise LabelStudioUnavailable(f"Label Studio at {self.base_url} is unreachable (listing tasks): "
                                          f"{exc}") from exc
+
+    def task_set_overlap(self, task_id: int, *, overlap: int) -> None:
+        """How many annotations the task collects before Community Edition stops serving it."""
+        self._call("updating a task", self.sdk.tasks.update, str(task_id), overlap=overlap, is_labeled=False)
 
     def annotation_create(self, task_id: int, result: list[dict], *, completed_by: int | None = None,
                           lead_time: float | None = None) -> int:

@@ -390,6 +390,9 @@ class Labeler(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     ls_user_id = models.PositiveIntegerField(null=True, blank=True, unique=True,
                                              help_text="The Label Studio user who is this labeler.")
+    paused_at = models.DateTimeField(null=True, blank=True, help_text="Labels made after this do not count.")
+    flagged_at = models.DateTimeField(null=True, blank=True)
+    flag_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -428,6 +431,7 @@ class ReviewQueue(models.Model):
     overlap = models.PositiveSmallIntegerField(default=2, help_text="Labels from different labelers per item (k).")
     gold_share = models.FloatField(default=0.0, help_text="Share of hidden gold items mixed in.")
     show_llm_suggestions = models.BooleanField(default=False, help_text="Off by default: suggestions anchor.")
+    image_slots = models.PositiveSmallIntegerField(default=0, help_text="Images shown per task (0 to 4).")
     adjudication_queue = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
                                            related_name="feeders",
                                            help_text="Where items go when their k labels disagree.")
@@ -467,6 +471,9 @@ class ReviewTask(models.Model):
     status = models.CharField(max_length=12, choices=ReviewTaskStatus.choices, default=ReviewTaskStatus.NEW)
     ls_task_id = models.PositiveIntegerField(null=True, blank=True)
     labels = models.PositiveSmallIntegerField(default=0, help_text="Valid labels from distinct labelers.")
+    is_gold = models.BooleanField(default=False, help_text="A hidden gold item mixed in to score labelers.")
+    extra_slots = models.PositiveSmallIntegerField(
+        default=0, help_text="Slots opened in Label Studio for annotations that do not count.")
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -520,3 +527,28 @@ class HumanLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.labeler}: {self.item} = {self.label}"
+
+
+class HiddenGoldItem(models.Model):
+    """An item whose label is known, mixed into vendor queues to measure labelers. Labelers
+    cannot tell it from the rest: its task carries the same data as any other."""
+
+    class Origin(models.TextChoices):
+        GOLDEN_SET = "golden_set", "A frozen golden set"
+        ADMIN = "admin", "Marked by an admin"
+
+    policy_version = models.ForeignKey("policies.PolicyVersion", on_delete=models.PROTECT, related_name="+")
+    item = models.ForeignKey(ContentItem, on_delete=models.PROTECT, related_name="+")
+    label = models.CharField(max_length=63)
+    origin = models.CharField(max_length=16, choices=Origin.choices)
+    origin_detail = models.CharField(max_length=200, blank=True, help_text="e.g. the golden set version.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["policy_version", "item"]
+        constraints = [models.UniqueConstraint(fields=["policy_version", "item"], name="hidden_gold_once")]
+
+    def __str__(self) -> str:
+        return f"{self.item} = {self.label} ({self.policy_version})"

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 
-from labeling.models import Judgement, JudgementStatus, LabelingRun, LLMCall
+from labeling.models import Judgement, JudgementStatus, Labeler, LabelingRun, LLMCall
 from policies.models import PolicyVersion
 from touchstone.errors import NotFound
 
@@ -121,3 +121,57 @@ def review_queue_overview() -> list[dict]:
                      "waiting_adjudication": queue.new + queue.open + queue.in_progress
                      if queue.purpose == "adjudication" else None})
     return rows
+
+
+def _review_labels(queue_id: int | None = None) -> tuple[list, dict, dict]:
+    """Valid review labels made in queues, hidden gold by (policy version, item), labelers."""
+    from labeling.models import HiddenGoldItem, HumanLabel, HumanLabelRole, Labeler
+    from labeling.quality import ReviewLabel
+
+    labels = HumanLabel.objects.filter(is_valid=True, role=HumanLabelRole.REVIEW).exclude(queue=None)
+    if queue_id is not None:
+        labels = labels.filter(queue_id=queue_id)
+    rows = [ReviewLabel(rater=labeler, labeler=labeler, queue=queue, item=(version, item), label=label, seconds=seconds,
+                        day=when.date())
+            for labeler, queue, version, item, label, seconds, when in labels.values_list(
+                "labeler_id", "queue_id", "policy_version_id", "item_id", "label", "seconds_spent", "labeled_at")
+            .iterator(chunk_size=10_000)]
+    gold = {(version, item): label for version, item, label in
+            HiddenGoldItem.objects.values_list("policy_version_id", "item_id", "label").iterator(chunk_size=10_000)}
+    labelers = Labeler.objects.select_related("vendor").in_bulk({row.rater for row in rows})
+    return rows, gold, labelers
+
+
+def labeler_quality(queue_id: int | None = None) -> list[dict]:
+    """Per labeler who labeled in a queue: accuracy and κ on hidden gold, peer agreement,
+    labels per active day and median seconds per label (see labeling.quality)."""
+    from labeling.quality import rater_quality
+
+    rows, gold, labelers = _review_labels(queue_id)
+    measured = rater_quality(rows, gold)
+    return [{"labeler": labelers[rater], **values}
+            for rater, values in sorted(measured.items(), key=lambda kv: str(labelers[kv[0]]))]
+
+
+def vendor_quality(queue_id: int | None = None) -> list[dict]:
+    """The same measures per vendor (peer agreement across all its labelers' pairs)."""
+    from dataclasses import replace
+
+    from labeling.quality import rater_quality
+
+    rows, gold, labelers = _review_labels(queue_id)
+    by_vendor = [replace(row, rater=labelers[row.rater].vendor.name) for row in rows]
+    return [{"vendor": vendor, **values} for vendor, values in sorted(rater_quality(by_vendor, gold).items())]
+
+
+def labeler_by_ref(ref: str) -> Labeler:
+    """A labeler by ``VENDOR/ID`` or by an id unique across vendors."""
+    vendor, _, external_id = ref.rpartition("/")
+    found = Labeler.objects.select_related("vendor").filter(external_id=external_id)
+    if vendor:
+        found = found.filter(vendor__name=vendor)
+    matches = list(found[:2])
+    if len(matches) != 1:
+        raise NotFound(f"labeler {ref!r}: " + ("no such labeler" if not matches
+                                                else "several vendors have one; name it as VENDOR/ID"))
+    return matches[0]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from labeling.selectors import labeling_run_failures, labeling_run_get, labeling_run_progress, review_queue_overview
+from labeling.services.queues import review_image_name
 from labeling.services.runs import labeling_run_retry_failed
 from touchstone.errors import ApplicationError
 
@@ -43,3 +45,14 @@ def run_retry_failed(request: HttpRequest, run_id: int) -> HttpResponse:
 @staff_member_required
 def queues_overview(request: HttpRequest) -> HttpResponse:
     return render(request, "labeling/queues.html", {"rows": review_queue_overview()})
+
+
+def review_image(request: HttpRequest, token: str) -> HttpResponse:
+    """An item's image for a labeler's browser in Label Studio. The signed token is the
+    capability: labelers have no Touchstone account, and image ids cannot be guessed."""
+    name = review_image_name(token)
+    if name is None or not default_storage.exists(name):
+        raise Http404("no such image")
+    response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response

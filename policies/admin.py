@@ -162,8 +162,9 @@ class PolicyVersionAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
-            return ["policy", "text", "ordered_labels", "change_note"]
-        return ["policy", "number", "status", "text", "ordered_labels", "change_note", "parent", "author", "approver",
+            return ["policy", "text", "ordered_labels", "sensitive_images", "change_note"]
+        return ["policy", "number", "status", "text", "ordered_labels", "sensitive_images", "change_note", "parent",
+                "author", "approver",
                 "content_sha256", "created_at", "updated_at", "submitted_at", "published_at", "retired_at"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:

@@ -114,6 +114,8 @@ class PolicySpec:
     # The labels, in their order, form an ordinal scale (e.g. severity): agreement is then also
     # measured with ordinal Krippendorff's alpha. It does not change the prompt.
     ordered_labels: bool = False
+    # Reviewers see images blurred until they reveal them. It does not change the prompt.
+    sensitive_images: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,9 @@ def policy_spec_digest(policy: PolicySpec) -> str:
     """Digest of a policy version's content (not its number): equal content, equal digest."""
     content = asdict(policy)
     content.pop("version")
-    if not content["ordered_labels"]:  # absent before the field existed: keep those digests
-        content.pop("ordered_labels")
+    for flag in ("ordered_labels", "sensitive_images"):
+        if not content[flag]:  # absent before the field existed: keep those digests
+            content.pop(flag)
     return sha256_hex(content)
 
 

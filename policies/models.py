@@ -63,6 +63,8 @@ class PolicyVersion(models.Model):
     text = models.TextField(help_text="The policy in Markdown.")
     ordered_labels = models.BooleanField(
         default=False, help_text="The labels, in their order, form an ordinal scale (e.g. severity).")
+    sensitive_images = models.BooleanField(
+        default=False, help_text="Images are shown to human reviewers blurred until they choose to reveal them.")
     change_note = models.CharField(max_length=500, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
                                related_name="children", help_text="The version this draft started from.")

@@ -50,7 +50,7 @@ class PolicyFile:
     spec: PolicySpec
 
 
-_TOP_FIELDS = {"slug", "title", "ordered_labels", "labels", "rules", "examples"}
+_TOP_FIELDS = {"slug", "title", "ordered_labels", "sensitive_images", "labels", "rules", "examples"}
 _LABEL_FIELDS = {"key", "name", "definition", "violation", "always_human_review"}
 _RULE_FIELDS = {"id", "label", "text"}
 _EXAMPLE_FIELDS = {"label", "polarity", "text", "explanation"}
@@ -168,7 +168,8 @@ def parse_policy_file(text: str, *, path: str = "<policy>", version: int = 0) ->
         ))
     spec = PolicySpec(slug=slug, title=title, version=version, text=body.strip() + "\n",
                       labels=tuple(labels), rules=tuple(rules), examples=tuple(examples),
-                      ordered_labels=_require(loc, data, "", "ordered_labels", bool, False, False))
+                      ordered_labels=_require(loc, data, "", "ordered_labels", bool, False, False),
+                      sensitive_images=_require(loc, data, "", "sensitive_images", bool, False, False))
     problems = validate_policy(spec)
     if problems:
         field, reason = problems[0]
@@ -216,6 +217,8 @@ def format_policy_file(spec: PolicySpec) -> str:
     front: dict[str, Any] = {"slug": spec.slug, "title": spec.title}
     if spec.ordered_labels:
         front["ordered_labels"] = True
+    if spec.sensitive_images:
+        front["sensitive_images"] = True
     front["labels"] = labels
     if rules:
         front["rules"] = rules

@@ -54,7 +54,7 @@ def policy_version_spec(version: PolicyVersion) -> PolicySpec:
     """The pure compiler input for ``version`` (three queries)."""
     return PolicySpec(
         slug=version.policy.slug, title=version.policy.title, version=version.number,
-        text=version.text, ordered_labels=version.ordered_labels,
+        text=version.text, ordered_labels=version.ordered_labels, sensitive_images=version.sensitive_images,
         labels=tuple(LabelSpec(key=lb.key, name=lb.name, definition=lb.definition,
                                is_violation=lb.is_violation, always_human_review=lb.always_human_review)
                      for lb in version.labels.all()),

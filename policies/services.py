@@ -184,6 +184,7 @@ def _draft_create(*, policy: Policy, spec: PolicySpec, acting_user: AbstractBase
     """Runs inside the caller's transaction."""
     version = PolicyVersion.objects.create(policy=policy, number=policy_version_next_number(policy=policy),
                                            text=spec.text, ordered_labels=spec.ordered_labels,
+                                           sensitive_images=spec.sensitive_images,
                                            author=acting_user, parent=parent, change_note=change_note)
     _write_taxonomy(version, spec)
     audit_event_record(actor=acting_user, event_type="policy_version.created", obj=version,

@@ -203,8 +203,16 @@ LABEL_STUDIO_API_TOKEN = os.environ.get("LABEL_STUDIO_API_TOKEN", "")
 LABEL_STUDIO_WEBHOOK_URL = os.environ.get("LABEL_STUDIO_WEBHOOK_URL", "")
 LABEL_STUDIO_WEBHOOK_SECRET = os.environ.get("LABEL_STUDIO_WEBHOOK_SECRET", "")
 LABEL_STUDIO_WEBHOOK_HEADER = "X-Touchstone-Webhook-Secret"
+# Where labelers' browsers reach Touchstone (for item images shown in Label Studio tasks).
+TOUCHSTONE_PUBLIC_URL = os.environ.get("TOUCHSTONE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # How long a push waits (with backoff) for an unreachable Label Studio before giving up.
 LABEL_STUDIO_RETRY_SECONDS = float(os.environ.get("LABEL_STUDIO_RETRY_SECONDS", "300"))
+
+# Labeler quality on hidden gold: flagged below this accuracy after this many gold items;
+# paused too when auto-pause is on (otherwise a person pauses them from the CLI or admin).
+LABELER_MIN_GOLD_ACCURACY = float(os.environ.get("LABELER_MIN_GOLD_ACCURACY", "0.7"))
+LABELER_MIN_GOLD_ITEMS = int(os.environ.get("LABELER_MIN_GOLD_ITEMS", "10"))
+LABELER_AUTO_PAUSE = os.environ.get("LABELER_AUTO_PAUSE", "false").lower() in ("1", "true", "yes")
 
 # Offline token counting: tiktoken only reads encodings already in this cache.
 TIKTOKEN_CACHE_DIR = os.environ.get("TIKTOKEN_CACHE_DIR", str(STATE_DIR / "tiktoken"))

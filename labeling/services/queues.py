@@ -13,20 +13,32 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
 from django.db import transaction
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from labeling.labelstudio import LabelStudioClient, LabelStudioUnavailable, ProjectMissing
-from labeling.lsconfig import QueueConfigSpec, QueueLabel, label_config, read_annotation, task_data
+from labeling.lsconfig import (
+    MAX_IMAGES,
+    QueueConfigSpec,
+    QueueLabel,
+    annotation_result,
+    label_config,
+    read_annotation,
+    task_data,
+)
 from labeling.models import (
+    ContentImage,
     DecisionOutcome,
+    HiddenGoldItem,
     HumanLabel,
     HumanLabelRole,
     ItemDecision,
@@ -35,9 +47,11 @@ from labeling.models import (
     ReviewQueuePurpose,
     ReviewTask,
     ReviewTaskStatus,
+    RunVoter,
     Vendor,
 )
 from labeling.routing import needs_adjudication
+from labeling.services.quality import PAUSED_REASON, gold_items_to_mix, labelers_flag, open_slots_for_uncounted
 from policies.models import PolicyVersion
 from touchstone.audit import audit_event_record
 from touchstone.errors import ApplicationError
@@ -60,19 +74,46 @@ def label_studio_client() -> LabelStudioClient:
     return LabelStudioClient(settings.LABEL_STUDIO_URL, settings.LABEL_STUDIO_API_TOKEN)
 
 
-def queue_config_spec(policy_version: PolicyVersion) -> QueueConfigSpec:
+def queue_config_spec(policy_version: PolicyVersion, image_slots: int = 0) -> QueueConfigSpec:
     labels = [QueueLabel(label.key, label.name, label.definition)
               for label in policy_version.labels.order_by("position", "pk")]
     rules = list(policy_version.rules.order_by("position", "pk").values_list("rule_id", flat=True))
     return QueueConfigSpec(policy=str(policy_version), labels=labels, rule_ids=rules,
-                           parts=list(settings.CONTENT_PARTS))
+                           parts=list(settings.CONTENT_PARTS), images=image_slots,
+                           blur_images=policy_version.sensitive_images)
 
 
 def _create_project(queue: ReviewQueue, client: LabelStudioClient) -> int:
     return client.project_create(
         title=f"{queue.name} ({queue.vendor.name})",
-        label_config=label_config(queue_config_spec(queue.policy_version)),
-        instructions=queue.policy_version.text, maximum_annotations=queue.overlap)
+        label_config=label_config(queue_config_spec(queue.policy_version, queue.image_slots)),
+        instructions=queue.policy_version.text, maximum_annotations=queue.overlap,
+        show_predictions=queue.show_llm_suggestions)
+
+
+_IMAGE_SALT = "touchstone.review-image"
+
+
+def review_image_url(storage_name: str) -> str:
+    """A URL the labeler's browser can load the image from (Label Studio does not proxy it)."""
+    token = signing.dumps(storage_name, salt=_IMAGE_SALT, compress=True)
+    return f"{settings.TOUCHSTONE_PUBLIC_URL}{reverse('review-image', args=[token])}"
+
+
+def review_image_name(token: str) -> str | None:
+    try:
+        return signing.loads(token, salt=_IMAGE_SALT)
+    except signing.BadSignature:
+        return None
+
+
+def _max_images(policy_version: PolicyVersion) -> int:
+    """Image slots for a new queue: as many as the items routed so far carry (at most 4)."""
+    most = (ContentImage.objects.filter(item_id__in=ItemDecision.objects.filter(
+        run__prompt_version__policy_version=policy_version, outcome=DecisionOutcome.HUMAN_REVIEW).values("item_id"))
+        .exclude(file="").values("item_id").annotate(n=Count("pk")).order_by("-n").values_list("n", flat=True)
+        .first())
+    return min(most or 0, MAX_IMAGES)
 
 
 def _attach_webhook(queue: ReviewQueue, client: LabelStudioClient) -> None:
@@ -85,9 +126,12 @@ def _attach_webhook(queue: ReviewQueue, client: LabelStudioClient) -> None:
 
 def review_queue_create(*, name: str, policy_version: PolicyVersion, vendor_name: str, overlap: int = 2,
                         purpose: str = ReviewQueuePurpose.REVIEW, adjudication_queue: str | None = None,
-                        disagreement_rule: str = "no_majority", acting_user: AbstractBaseUser | None = None,
+                        disagreement_rule: str = "no_majority", gold_share: float = 0.0,
+                        show_llm_suggestions: bool = False, image_slots: int | None = None,
+                        acting_user: AbstractBaseUser | None = None,
                         client: LabelStudioClient | None = None) -> ReviewQueue:
-    """Create the queue and its Label Studio project (the policy text is its instructions)."""
+    """Create the queue and its Label Studio project (the policy text is its instructions).
+    ``image_slots`` None: as many as the items routed so far carry."""
     if ReviewQueue.objects.filter(name=name).exists():
         raise QueueError(f"a queue named {name!r} exists already")
     adjudication = None
@@ -101,11 +145,17 @@ def review_queue_create(*, name: str, policy_version: PolicyVersion, vendor_name
                              f"not {policy_version}")
     if overlap < 1:
         raise QueueError("overlap must be at least 1")
+    if not 0 <= gold_share < 1:
+        raise QueueError("gold share must be at least 0 and below 1")
+    if image_slots is not None and not 0 <= image_slots <= MAX_IMAGES:
+        raise QueueError(f"image slots must be between 0 and {MAX_IMAGES}")
     client = client or label_studio_client()
     vendor, _ = Vendor.objects.get_or_create(name=vendor_name,
                                              defaults={"is_expert": purpose == ReviewQueuePurpose.ADJUDICATION})
     queue = ReviewQueue(name=name, policy_version=policy_version, vendor=vendor, overlap=overlap, purpose=purpose,
-                        adjudication_queue=adjudication, disagreement_rule=disagreement_rule, created_by=acting_user)
+                        adjudication_queue=adjudication, disagreement_rule=disagreement_rule, gold_share=gold_share,
+                        show_llm_suggestions=show_llm_suggestions, created_by=acting_user,
+                        image_slots=_max_images(policy_version) if image_slots is None else image_slots)
     queue.ls_project_id = _create_project(queue, client)  # outside any transaction: a network call
     _attach_webhook(queue, client)
     with transaction.atomic():
@@ -145,6 +195,24 @@ class PushResult:
     pushed: int = 0
     recovered: int = 0
     retries: int = 0
+    gold: int = 0  # hidden gold items mixed in
+
+
+def _add_tasks(queue: ReviewQueue, wanted: list[int]) -> tuple[int, int]:
+    """ReviewTask rows for the items not in the queue yet, with hidden gold mixed in at the
+    queue's share, shuffled so gold sits anywhere among them. Runs inside a transaction."""
+    known = dict(queue.tasks.values_list("item_id", "is_gold"))
+    new_items = [item for item in dict.fromkeys(wanted) if item not in known]
+    gold_known = set(HiddenGoldItem.objects.filter(policy_version=queue.policy_version,
+                                                   item_id__in=new_items).values_list("item_id", flat=True))
+    rows = [ReviewTask(queue=queue, item_id=item, is_gold=item in gold_known) for item in new_items]
+    real = sum(1 for is_gold in known.values() if not is_gold) + sum(1 for row in rows if not row.is_gold)
+    gold = sum(1 for is_gold in known.values() if is_gold) + len(gold_known)
+    mixed = gold_items_to_mix(queue, real_tasks=real, gold_tasks=gold, taken=set(known) | set(new_items))
+    rows += [ReviewTask(queue=queue, item_id=item, is_gold=True) for item in mixed]
+    random.Random(f"{queue.pk}:{len(known)}").shuffle(rows)
+    ReviewTask.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    return len(rows), len(mixed)
 
 
 def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
@@ -163,10 +231,7 @@ def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
     result = PushResult()
     wanted = routed_items(queue) if item_ids is None else item_ids
     with transaction.atomic():
-        known = set(queue.tasks.values_list("item_id", flat=True))
-        rows = [ReviewTask(queue=queue, item_id=item) for item in dict.fromkeys(wanted) if item not in known]
-        ReviewTask.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
-        result.added = len(rows)
+        result.added, result.gold = _add_tasks(queue, wanted)
     deadline = time.monotonic() + (settings.LABEL_STUDIO_RETRY_SECONDS if retry_for is None else retry_for)
     attempt = 0
     while True:
@@ -191,14 +256,14 @@ def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
 
 
 def _push_new_tasks(queue: ReviewQueue, client: LabelStudioClient, result: PushResult) -> None:
-    spec = queue_config_spec(queue.policy_version)
+    spec = queue_config_spec(queue.policy_version, queue.image_slots)
     while True:
         batch = list(queue.tasks.filter(status=ReviewTaskStatus.NEW).select_related("item")
                      .order_by("pk")[:PUSH_BATCH])
         if not batch:
             return
         ReviewTask.objects.filter(pk__in=[t.pk for t in batch]).update(status=ReviewTaskStatus.IMPORTING)
-        payload = [{"data": {**task_data(t.item.parts, spec), "touchstone_task": t.pk}} for t in batch]
+        payload = _task_payload(queue, spec, batch)
         try:
             ids = client.tasks_import(queue.ls_project_id, payload)
         except ProjectMissing:
@@ -208,6 +273,45 @@ def _push_new_tasks(queue: ReviewQueue, client: LabelStudioClient, result: PushR
             task.ls_task_id, task.status = ls_id, ReviewTaskStatus.OPEN
         ReviewTask.objects.bulk_update(batch, ["ls_task_id", "status"])
         result.pushed += len(batch)
+
+
+def _task_payload(queue: ReviewQueue, spec: QueueConfigSpec, batch: list[ReviewTask]) -> list[dict]:
+    """What Label Studio gets per task: the parts, image URLs, our task id, and (only when the
+    queue shows suggestions) the LLM's label as a prediction. Hidden gold looks like any task."""
+    items = [task.item_id for task in batch]
+    images: dict[int, list[str]] = {}
+    if spec.images:
+        for item_id, name in (ContentImage.objects.filter(item_id__in=items).exclude(file="")
+                              .order_by("item_id", "position").values_list("item_id", "file")):
+            images.setdefault(item_id, []).append(review_image_url(name))
+    suggestions = llm_suggestions(queue.policy_version, items, spec) if queue.show_llm_suggestions else {}
+    payload = []
+    for task in batch:
+        entry: dict = {"data": {**task_data(task.item.parts, spec, images.get(task.item_id, ())),
+                                "touchstone_task": task.pk}}
+        if task.item_id in suggestions:
+            entry["predictions"] = [suggestions[task.item_id]]
+        payload.append(entry)
+    return payload
+
+
+def llm_suggestions(policy_version: PolicyVersion, item_ids: list[int], spec: QueueConfigSpec) -> dict[int, dict]:
+    """The newest LLM decision per item as a Label Studio prediction. Its model_version names
+    the run and says SIMULATOR when any voter of the run is the simulator."""
+    decisions = (ItemDecision.objects.filter(run__prompt_version__policy_version=policy_version,
+                                             item_id__in=item_ids).exclude(label="")
+                 .order_by("item_id", "-created_at").values_list("item_id", "run_id", "run__name", "label",
+                                                                 "confidence"))
+    simulated_runs = set(RunVoter.objects.filter(endpoint__is_simulator=True).values_list("run_id", flat=True))
+    suggestions: dict[int, dict] = {}
+    for item_id, run_id, run_name, label, confidence in decisions:
+        if item_id in suggestions:
+            continue
+        simulated = " (SIMULATOR, not a real model)" if run_id in simulated_runs else ""
+        suggestions[item_id] = {"model_version": f"LLM run {run_name}{simulated}"[:200],
+                                "score": confidence if confidence is not None else 0.0,
+                                "result": annotation_result(label, target_part=spec.parts[0])}
+    return suggestions
 
 
 def _recover_importing(queue: ReviewQueue, client: LabelStudioClient) -> int:
@@ -266,6 +370,9 @@ def review_queue_sync(*, queue: ReviewQueue, client: LabelStudioClient | None = 
                 outcome = annotation_store(queue=queue, task=task, annotation=annotation, taxonomy=taxonomy)
                 setattr(result, outcome, getattr(result, outcome) + 1)
             result.completed += _update_completeness(queue, task)
+    uncounted = queue.tasks.filter(status=ReviewTaskStatus.OPEN, item_id__in=HumanLabel.objects.filter(
+        queue=queue, is_valid=False).values("item_id")).select_related("queue")
+    open_slots_for_uncounted(uncounted, client)
     ReviewQueue.objects.filter(pk=queue.pk).update(last_synced_at=started, status_detail="")
     result.escalated = review_queue_escalate(queue=queue, client=client)
     return result
@@ -279,7 +386,7 @@ def review_queue_escalate(*, queue: ReviewQueue, client: LabelStudioClient | Non
         return 0
     violating = frozenset(queue.policy_version.labels.filter(is_violation=True).values_list("key", flat=True))
     already = set(adjudication.tasks.values_list("item_id", flat=True))
-    complete = queue.tasks.filter(status=ReviewTaskStatus.COMPLETE).exclude(item_id__in=already)
+    complete = queue.tasks.filter(status=ReviewTaskStatus.COMPLETE, is_gold=False).exclude(item_id__in=already)
     labels: dict[int, list[str]] = {}
     for item_id, label in (HumanLabel.objects.filter(queue=queue, is_valid=True, item_id__in=complete.values("item_id"))
                            .order_by("labeled_at").values_list("item_id", "label")):
@@ -301,6 +408,8 @@ def annotation_store(*, queue: ReviewQueue, task: ReviewTask, annotation: dict, 
     when = annotation.get("updated_at") or annotation.get("created_at")
     labeled_at = parse_datetime(when) if isinstance(when, str) else when or timezone.now()
     read = read_annotation(annotation.get("result") or [], taxonomy)
+    if labeler.paused_at and labeled_at and labeled_at >= labeler.paused_at and not read.problem:
+        read = replace(read, problem=PAUSED_REASON)
     role = HumanLabelRole.ADJUDICATION if queue.purpose == ReviewQueuePurpose.ADJUDICATION else HumanLabelRole.REVIEW
     existing = HumanLabel.objects.filter(policy_version=queue.policy_version, item_id=task.item_id, labeler=labeler,
                                          role=role).first()
@@ -397,4 +506,7 @@ def review_queues_reconcile() -> dict[str, str]:
             outcomes[queue.name] = f"failed: {exc}"
         else:
             outcomes[queue.name] = f"{result.created} new, {result.updated} updated, {result.invalid} invalid"
+    flagged = labelers_flag()
+    if flagged:
+        outcomes["flagged labelers"] = ", ".join(str(labeler) for labeler in flagged)
     return outcomes
