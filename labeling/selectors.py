@@ -90,45 +90,40 @@ def policy_version_for_labels(ref: str) -> PolicyVersion:
 
 
 def review_queue_overview() -> list[dict]:
-    """Per queue: task counts, labelers with their label counts and median seconds per label,
-    and (for adjudication queues) the items still waiting for an adjudicator."""
-    from statistics import median
+    """Per queue: task counts, its labelers' quality (see labeler_quality) and, for
+    adjudication queues, the items still waiting for an adjudicator."""
+    from labeling.models import ReviewQueue, ReviewTaskStatus
+    from labeling.quality import rater_quality
 
-    from django.db.models import Count, Q
-
-    from labeling.models import HumanLabel, ReviewQueue, ReviewTaskStatus
-
-    rows = []
     queues = ReviewQueue.objects.select_related("vendor", "policy_version__policy", "adjudication_queue").annotate(
         new=Count("tasks", filter=Q(tasks__status__in=(ReviewTaskStatus.NEW, ReviewTaskStatus.IMPORTING))),
         open=Count("tasks", filter=Q(tasks__status=ReviewTaskStatus.OPEN, tasks__labels=0)),
         in_progress=Count("tasks", filter=Q(tasks__status=ReviewTaskStatus.OPEN, tasks__labels__gt=0)),
-        complete=Count("tasks", filter=Q(tasks__status=ReviewTaskStatus.COMPLETE)))
-    spent: dict[tuple[int, int], list[float]] = {}
-    counts: dict[tuple[int, int], int] = {}
-    names: dict[int, str] = {}
-    for queue_id, labeler_id, name, seconds in HumanLabel.objects.exclude(queue=None).values_list(
-            "queue_id", "labeler_id", "labeler__external_id", "seconds_spent").iterator(chunk_size=10_000):
-        counts[(queue_id, labeler_id)] = counts.get((queue_id, labeler_id), 0) + 1
-        names[labeler_id] = name
-        if seconds is not None:
-            spent.setdefault((queue_id, labeler_id), []).append(seconds)
+        complete=Count("tasks", filter=Q(tasks__status=ReviewTaskStatus.COMPLETE)),
+        gold=Count("tasks", filter=Q(tasks__is_gold=True)))
+    labels, gold, labelers = _review_labels(adjudication_too=True)
+    by_queue: dict[int, list] = {}
+    for label in labels:
+        by_queue.setdefault(label.queue, []).append(label)
+    rows = []
     for queue in queues:
-        labelers = [{"labeler": names[labeler_id], "labels": n,
-                     "median_seconds": median(spent[(q, labeler_id)]) if (q, labeler_id) in spent else None}
-                    for (q, labeler_id), n in sorted(counts.items()) if q == queue.pk]
-        rows.append({"queue": queue, "labelers": labelers,
+        measured = rater_quality(by_queue.get(queue.pk, []), gold)
+        rows.append({"queue": queue,
+                     "labelers": [{"labeler": labelers[rater], **values}
+                                  for rater, values in sorted(measured.items(), key=lambda kv: str(labelers[kv[0]]))],
                      "waiting_adjudication": queue.new + queue.open + queue.in_progress
                      if queue.purpose == "adjudication" else None})
     return rows
 
 
-def _review_labels(queue_id: int | None = None) -> tuple[list, dict, dict]:
-    """Valid review labels made in queues, hidden gold by (policy version, item), labelers."""
-    from labeling.models import HiddenGoldItem, HumanLabel, HumanLabelRole, Labeler
+def _review_labels(queue_id: int | None = None, adjudication_too: bool = False) -> tuple[list, dict, dict]:
+    """Valid labels made in queues, hidden gold by (policy version, item), labelers."""
+    from labeling.models import HiddenGoldItem, HumanLabel, HumanLabelRole
     from labeling.quality import ReviewLabel
 
-    labels = HumanLabel.objects.filter(is_valid=True, role=HumanLabelRole.REVIEW).exclude(queue=None)
+    labels = HumanLabel.objects.filter(is_valid=True).exclude(queue=None)
+    if not adjudication_too:
+        labels = labels.filter(role=HumanLabelRole.REVIEW)
     if queue_id is not None:
         labels = labels.filter(queue_id=queue_id)
     rows = [ReviewLabel(rater=labeler, labeler=labeler, queue=queue, item=(version, item), label=label, seconds=seconds,

@@ -9,7 +9,14 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from labeling.selectors import labeling_run_failures, labeling_run_get, labeling_run_progress, review_queue_overview
+from labeling.selectors import (
+    labeling_run_failures,
+    labeling_run_get,
+    labeling_run_progress,
+    review_queue_overview,
+    vendor_quality,
+)
+from labeling.services.quality import quality_bar
 from labeling.services.queues import review_image_name
 from labeling.services.runs import labeling_run_retry_failed
 from touchstone.errors import ApplicationError
@@ -44,7 +51,8 @@ def run_retry_failed(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @staff_member_required
 def queues_overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "labeling/queues.html", {"rows": review_queue_overview()})
+    return render(request, "labeling/queues.html", {"rows": review_queue_overview(), "vendors": vendor_quality(),
+                                                    "bar": quality_bar()})
 
 
 def review_image(request: HttpRequest, token: str) -> HttpResponse:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from labeling.models import ContentItem, HumanLabel, Labeler, ReviewQueue, ReviewTask, Vendor
+from labeling.models import ContentItem, HiddenGoldItem, HumanLabel, Labeler, ReviewQueue, ReviewTask, Vendor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -31,6 +31,10 @@ def test_queues_page_shows_progress_and_labelers(page, published, django_user_mo
         for labeler in ann[: 2 if i < 2 else 1]:
             HumanLabel.objects.create(item=item, policy_version=published, labeler=labeler, source="label_studio",
                                       queue=queue, label="insult", seconds_spent=20 + i, labeled_at=timezone.now())
+    HiddenGoldItem.objects.create(policy_version=published, item=items[0], label="insult", origin="admin")
+    HiddenGoldItem.objects.create(policy_version=published, item=items[1], label="threat", origin="admin")
+    Labeler.objects.filter(pk=ann[1].pk).update(flagged_at=timezone.now(),
+                                                 flag_reason="accuracy 0.50 on 2 hidden gold items is below 0.70")
     django_user_model.objects.create_superuser("boss", password="pw-boss")
     page.goto("/admin/login/")
     page.fill("#id_username", "boss")
@@ -45,6 +49,14 @@ def test_queues_page_shows_progress_and_labelers(page, published, django_user_mo
     assert cards["Not yet pushed"] == "1" and cards["Pending"] == "1" and cards["In progress"] == "1"
     assert cards["Done"] == "2"
     assert acme.locator("tbody tr").count() == 2 and "ann0" in acme.inner_text()
+    header = [h.lower() for h in acme.locator("table.labelers thead th").all_inner_texts()]
+    first = dict(zip(header, acme.locator("table.labelers tbody tr").first.locator("td").all_inner_texts(),
+                     strict=True))
+    assert first["labels"] == "3" and first["gold items"] == "2" and first["accuracy"] == "0.50"
+    assert first["peer agreement"] == "1.00" and first["median seconds"] == "21.0"
+    assert "flagged: accuracy 0.50" in acme.locator("tr.flagged").inner_text()
+    vendors = page.locator("#vendors tbody tr").all_inner_texts()
+    assert any(row.startswith("Acme BPO") and "0.50" in row for row in vendors)
     experts_cards = page.locator("#queue-experts .card .v").all_inner_texts()
     assert "1" in experts_cards and "Waiting for adjudication" in page.inner_text("#queue-experts")
     shots = artifacts_dir / "browser"
