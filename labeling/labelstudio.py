@@ -105,6 +105,8 @@ class LabelStudioClient:
                 "filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime",
                 # The only format its filter parses: UTC with milliseconds and a Z.
                 "value": updated_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}]}})
+        # (``include`` would be three times faster on Label Studio's side, but it cuts each
+        # annotation down to its id and time.)
         pager = self._call("listing tasks", self.sdk.tasks.list, project=project_id, fields="all", query=query,
                            page_size=PAGE_SIZE, project_id=project_id)
         try:

@@ -13,19 +13,20 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from labeling.labelstudio import LabelStudioClient, LabelStudioUnavailable, ProjectMissing
+from labeling.labelstudio import LabelStudioClient, LabelStudioUnavailable, ProjectMissing, TaskAnnotations
 from labeling.lsconfig import (
     MAX_IMAGES,
     QueueConfigSpec,
@@ -58,6 +59,7 @@ from touchstone.errors import ApplicationError
 
 PUSH_BATCH = 500
 RETRY_CAP_SECONDS = 30.0
+SYNC_PAGE = 500
 SYNC_OVERLAP = timedelta(seconds=5)  # re-read a little before the last sync: clocks and commits lag
 
 
@@ -256,23 +258,50 @@ def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
 
 
 def _push_new_tasks(queue: ReviewQueue, client: LabelStudioClient, result: PushResult) -> None:
+    """Batches go out one at a time; the next batch is read and marked while the current one
+    is in flight (the import is mostly waiting on Label Studio), so the database work hides
+    behind the network."""
     spec = queue_config_spec(queue.policy_version, queue.image_slots)
-    while True:
+
+    def prepare() -> tuple[list[int], list[dict]] | None:
         batch = list(queue.tasks.filter(status=ReviewTaskStatus.NEW).select_related("item")
                      .order_by("pk")[:PUSH_BATCH])
         if not batch:
-            return
+            return None
         ReviewTask.objects.filter(pk__in=[t.pk for t in batch]).update(status=ReviewTaskStatus.IMPORTING)
-        payload = _task_payload(queue, spec, batch)
-        try:
-            ids = client.tasks_import(queue.ls_project_id, payload)
-        except ProjectMissing:
-            ReviewTask.objects.filter(pk__in=[t.pk for t in batch]).update(status=ReviewTaskStatus.NEW)
-            raise
-        for task, ls_id in zip(batch, ids, strict=True):
-            task.ls_task_id, task.status = ls_id, ReviewTaskStatus.OPEN
-        ReviewTask.objects.bulk_update(batch, ["ls_task_id", "status"])
-        result.pushed += len(batch)
+        return [t.pk for t in batch], _task_payload(queue, spec, batch)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ls-import") as pool:
+        upcoming = prepare()
+        while upcoming is not None:
+            sending, payload = upcoming
+            upcoming = None
+            in_flight = pool.submit(client.tasks_import, queue.ls_project_id, payload)
+            try:
+                upcoming = prepare()
+            finally:
+                try:
+                    ids = in_flight.result()
+                except BaseException as exc:
+                    never_sent = upcoming[0] if upcoming else []
+                    # Unsent tasks go back to new; a batch whose import failed does too when its
+                    # project is gone, otherwise its fate is unknown and the next push looks it up.
+                    back = never_sent + (sending if isinstance(exc, ProjectMissing) else [])
+                    ReviewTask.objects.filter(pk__in=back).update(status=ReviewTaskStatus.NEW)
+                    raise
+            _save_task_ids(list(zip(sending, ids, strict=True)))
+            result.pushed += len(sending)
+
+
+def _save_task_ids(pairs: list[tuple[int, int]]) -> None:
+    """Our task → its Label Studio task, marked open: one statement per batch. (Django's
+    bulk_update builds an expression per row and cost as much as the import itself.)"""
+    table = connection.ops.quote_name(ReviewTask._meta.db_table)
+    cases = " ".join(["WHEN %s THEN %s"] * len(pairs))
+    marks = ", ".join(["%s"] * len(pairs))
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET status = %s, ls_task_id = CASE id {cases} END WHERE id IN ({marks})",
+                       [ReviewTaskStatus.OPEN.value, *(v for pair in pairs for v in pair), *(pk for pk, _ in pairs)])
 
 
 def _task_payload(queue: ReviewQueue, spec: QueueConfigSpec, batch: list[ReviewTask]) -> list[dict]:
@@ -360,16 +389,17 @@ def review_queue_sync(*, queue: ReviewQueue, client: LabelStudioClient | None = 
     taxonomy = set(queue.policy_version.labels.values_list("key", flat=True))
     tasks = {t.ls_task_id: t for t in queue.tasks.exclude(ls_task_id=None)}
     result = SyncResult()
+    page: list[tuple[ReviewTask, TaskAnnotations]] = []
     for changed in client.tasks_with_annotations(queue.ls_project_id, updated_after=since):
         task = tasks.get(changed.task_id)
         if task is None:
             continue  # not ours (a task someone added by hand)
-        result.tasks += 1
-        with transaction.atomic():
-            for annotation in changed.annotations:
-                outcome = annotation_store(queue=queue, task=task, annotation=annotation, taxonomy=taxonomy)
-                setattr(result, outcome, getattr(result, outcome) + 1)
-            result.completed += _update_completeness(queue, task)
+        page.append((task, changed))
+        if len(page) == SYNC_PAGE:
+            _sync_page(queue, page, taxonomy, result)
+            page = []
+    if page:
+        _sync_page(queue, page, taxonomy, result)
     uncounted = queue.tasks.filter(status=ReviewTaskStatus.OPEN, item_id__in=HumanLabel.objects.filter(
         queue=queue, is_valid=False).values("item_id")).select_related("queue")
     open_slots_for_uncounted(uncounted, client)
@@ -398,52 +428,103 @@ def review_queue_escalate(*, queue: ReviewQueue, client: LabelStudioClient | Non
     return len(disputed)
 
 
-def annotation_store(*, queue: ReviewQueue, task: ReviewTask, annotation: dict, taxonomy: set[str]) -> str:
-    """Runs inside a transaction: one annotation → its HumanLabel (created, updated when newer,
-    or ignored). Returns which: created | updated | invalid | ignored."""
+def _sync_page(queue: ReviewQueue, page: list[tuple[ReviewTask, TaskAnnotations]], taxonomy: set[str],
+               result: SyncResult) -> None:
+    """One transaction per page of tasks, with the page's labelers and labels read up front."""
+    users = {_annotator(a) for _, changed in page for a in changed.annotations} - {None}
+    labelers = {labeler.ls_user_id: labeler for labeler in Labeler.objects.filter(ls_user_id__in=users)}
+    existing = {(label.item_id, label.labeler_id): label for label in HumanLabel.objects.filter(
+        policy_version=queue.policy_version, role=_role(queue), item_id__in=[task.item_id for task, _ in page])}
+    stored = {task.pk: (task.labels, task.status, task.completed_at) for task, _ in page}
+    with transaction.atomic():
+        for task, changed in page:
+            result.tasks += 1
+            for annotation in changed.annotations:
+                outcome = annotation_store(queue=queue, task=task, annotation=annotation, taxonomy=taxonomy,
+                                           labelers=labelers, existing=existing)
+                setattr(result, outcome, getattr(result, outcome) + 1)
+        result.completed += _recount(queue, [task for task, _ in page], stored)
+
+
+def _annotator(annotation: dict) -> int | None:
     if annotation.get("was_cancelled") or not annotation.get("completed_by"):
-        return "ignored"
+        return None
     user = annotation["completed_by"]
-    labeler = _labeler_for(queue, user if isinstance(user, int) else user.get("id"))
+    return user if isinstance(user, int) else user.get("id")
+
+
+def _role(queue: ReviewQueue) -> str:
+    return HumanLabelRole.ADJUDICATION if queue.purpose == ReviewQueuePurpose.ADJUDICATION else HumanLabelRole.REVIEW
+
+
+def annotation_store(*, queue: ReviewQueue, task: ReviewTask, annotation: dict, taxonomy: set[str],
+                     labelers: dict[int, Labeler] | None = None,
+                     existing: dict[tuple[int, int], HumanLabel] | None = None) -> str:
+    """Runs inside a transaction: one annotation → its HumanLabel (created, updated when newer,
+    or ignored). Returns which: created | updated | invalid | ignored. ``labelers`` (by Label
+    Studio user) and ``existing`` (labels by item and labeler) are caches a sync passes in."""
+    user = _annotator(annotation)
+    if user is None:
+        return "ignored"
+    labeler = (labelers or {}).get(user) or _labeler_for(queue, user)
+    if labelers is not None:
+        labelers[user] = labeler
     when = annotation.get("updated_at") or annotation.get("created_at")
     labeled_at = parse_datetime(when) if isinstance(when, str) else when or timezone.now()
     read = read_annotation(annotation.get("result") or [], taxonomy)
     if labeler.paused_at and labeled_at and labeled_at >= labeler.paused_at and not read.problem:
         read = replace(read, problem=PAUSED_REASON)
-    role = HumanLabelRole.ADJUDICATION if queue.purpose == ReviewQueuePurpose.ADJUDICATION else HumanLabelRole.REVIEW
-    existing = HumanLabel.objects.filter(policy_version=queue.policy_version, item_id=task.item_id, labeler=labeler,
-                                         role=role).first()
-    if existing is None and not read.problem and task.labels >= queue.overlap:
+    role = _role(queue)
+    if existing is not None:
+        stored = existing.get((task.item_id, labeler.pk))
+    else:
+        stored = HumanLabel.objects.filter(policy_version=queue.policy_version, item_id=task.item_id,
+                                           labeler=labeler, role=role).first()
+    if stored is None and not read.problem and task.labels >= queue.overlap:
         return "ignored"  # past the k-th label: Community Edition accepts it, the queue does not
     values = {"label": (read.label or "")[:63], "is_valid": not read.problem, "invalid_reason": read.problem,
               "rule_ids": read.rule_ids, "rationale": read.rationale,
               "seconds_spent": annotation.get("lead_time"), "labeled_at": labeled_at, "queue": queue,
               "external_ref": str(annotation.get("id", "")), "source": "label_studio"}
-    if existing is None:
-        HumanLabel.objects.create(policy_version=queue.policy_version, item_id=task.item_id, labeler=labeler,
-                                  role=role, **values)
+    if stored is None:
+        created = HumanLabel.objects.create(policy_version=queue.policy_version, item_id=task.item_id,
+                                            labeler=labeler, role=role, **values)
+        if existing is not None:
+            existing[(task.item_id, labeler.pk)] = created
         if not read.problem:
             task.labels += 1  # annotations come oldest first: the (k+1)-th of this sync is refused too
         return "invalid" if read.problem else "created"
-    if existing.labeled_at and labeled_at and labeled_at < existing.labeled_at:
+    if stored.labeled_at and labeled_at and labeled_at < stored.labeled_at:
         return "ignored"  # an older version arriving late
     for name, value in values.items():
-        setattr(existing, name, value)
-    existing.save()
+        setattr(stored, name, value)
+    stored.save()
     return "invalid" if read.problem else "updated"
 
 
 def _update_completeness(queue: ReviewQueue, task: ReviewTask) -> int:
-    """Runs inside a transaction; returns 1 when the task just became complete."""
-    count = HumanLabel.objects.filter(queue=queue, item_id=task.item_id, is_valid=True).aggregate(
-        n=Count("labeler", distinct=True))["n"]
-    was_complete = task.status == ReviewTaskStatus.COMPLETE
-    complete = count >= queue.overlap
-    ReviewTask.objects.filter(pk=task.pk).update(
-        labels=count, status=ReviewTaskStatus.COMPLETE if complete else ReviewTaskStatus.OPEN,
-        completed_at=task.completed_at or (timezone.now() if complete else None))
-    task.labels = count
-    return int(complete and not was_complete)
+    return _recount(queue, [task])
+
+
+def _recount(queue: ReviewQueue, tasks: list[ReviewTask],
+             stored: dict[int, tuple] | None = None) -> int:
+    """Runs inside a transaction: each task's valid labels from distinct labelers, and whether
+    it is complete. With ``stored`` (each task's (labels, status, completed_at) as read from the
+    database) only the tasks that changed are written. Returns how many just became complete."""
+    counts = dict(HumanLabel.objects.filter(queue=queue, item_id__in=[t.item_id for t in tasks], is_valid=True)
+                  .values("item_id").annotate(n=Count("labeler", distinct=True)).values_list("item_id", "n"))
+    now, completed = timezone.now(), 0
+    for task in tasks:
+        count = counts.get(task.item_id, 0)
+        complete = count >= queue.overlap
+        status = ReviewTaskStatus.COMPLETE if complete else ReviewTaskStatus.OPEN
+        completed_at = task.completed_at or (now if complete else None)
+        if complete and task.status != ReviewTaskStatus.COMPLETE:
+            completed += 1
+        if stored is None or stored.get(task.pk) != (count, status, completed_at):
+            ReviewTask.objects.filter(pk=task.pk).update(labels=count, status=status, completed_at=completed_at)
+        task.labels, task.status, task.completed_at = count, status, completed_at
+    return completed
 
 
 def review_queue_status(*, queue: ReviewQueue) -> dict[str, int]:
