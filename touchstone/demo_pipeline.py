@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import zip_longest
 from pathlib import Path
 
 from django.conf import settings
@@ -18,9 +19,22 @@ from goldsets.models import GoldenSetVersion
 from goldsets.services import goldset_version_freeze_request
 from goldsets.tasks import freeze_golden_set_version
 from labeling.lsconfig import annotation_result
-from labeling.models import HumanLabel, Labeler, LabelingRun, LLMEndpoint, ReviewQueue, ReviewTask, RunStatus, Sample
+from labeling.models import (
+    ContentItem,
+    HiddenGoldItem,
+    HumanLabel,
+    Labeler,
+    LabelingRun,
+    LLMEndpoint,
+    ReviewQueue,
+    ReviewTask,
+    RunStatus,
+    Sample,
+)
+from labeling.selectors import vendor_quality
 from labeling.services.content import content_import
 from labeling.services.human_labels import human_label_import
+from labeling.services.quality import labelers_flag
 from labeling.services.queues import (
     label_studio_client,
     review_queue_create,
@@ -151,6 +165,8 @@ def demo_golden_set(*, log: Callable[[str], None], timeout: float = 600) -> Gold
 
 VENDOR_QUEUES = (("acme-bpo", "Acme BPO"), ("globex-bpo", "Globex BPO"))
 EXPERT_QUEUE = ("convabuse-experts", "Touchstone experts")
+GOLD_SHARE = 0.1
+DEMO_GOLD_ITEMS = 200
 REPLAY_THREADS = 8
 
 
@@ -162,6 +178,29 @@ def _annotations_by_item() -> dict[str, list[tuple[str, str]]]:
             annotation = json.loads(line)
             by_item.setdefault(annotation["item_id"], []).append((annotation["annotator_id"], _label(annotation)))
     return by_item
+
+
+def _demo_hidden_gold(version, routed: list[int], annotations: dict[str, list[tuple[str, str]]]) -> int:
+    """Known labels for the demo, marked as an admin would (once): items not routed to review
+    with at least three ConvAbuse annotations and a strict majority, which is the gold label;
+    taken label by label in turn so every label is represented. The simulated labelers replay
+    those same annotators, so a dissenter scores as a miss."""
+    if HiddenGoldItem.objects.filter(policy_version=version).exists():
+        return 0
+    majority = {}
+    for item, given in annotations.items():
+        label, votes = Counter(label for _, label in given).most_common(1)[0]
+        if len(given) >= 3 and votes * 2 > len(given):
+            majority[item] = label
+    by_label: dict[str, list[tuple[int, str]]] = {}
+    for pk, external_id in (ContentItem.objects.filter(source=SOURCE, external_id__in=majority)
+                            .exclude(pk__in=routed).order_by("external_id").values_list("pk", "external_id")):
+        by_label.setdefault(majority[external_id], []).append((pk, majority[external_id]))
+    picked = [pair for group in zip_longest(*by_label.values()) for pair in group if pair][:DEMO_GOLD_ITEMS]
+    HiddenGoldItem.objects.bulk_create([
+        HiddenGoldItem(policy_version=version, item_id=pk, label=label, origin=HiddenGoldItem.Origin.ADMIN,
+                       origin_detail="ConvAbuse annotators' majority (demo)") for pk, label in picked])
+    return len(picked)
 
 
 def _simulated_labeler(client, queue: ReviewQueue, name: str) -> int:
@@ -189,13 +228,18 @@ def demo_review(*, log: Callable[[str], None]) -> dict[str, dict[str, int]]:
         purpose="adjudication", acting_user=ops, client=client)
     queues = [ReviewQueue.objects.filter(name=name).first() or review_queue_create(
         name=name, policy_version=version, vendor_name=vendor, overlap=3, adjudication_queue=experts.name,
-        acting_user=ops, client=client) for name, vendor in VENDOR_QUEUES]
+        disagreement_rule="any_violating_dissent", gold_share=GOLD_SHARE, acting_user=ops, client=client)
+        for name, vendor in VENDOR_QUEUES]
     routed = sorted(routed_items(queues[0]))
+    annotations = _annotations_by_item()
+    marked = _demo_hidden_gold(version, routed, annotations)
+    if marked:
+        log(f"hidden gold: {marked} items with a ConvAbuse majority label, mixed into the vendor queues "
+            f"at {GOLD_SHARE:.0%}")
     for index, queue in enumerate(queues):
         result = review_queue_push(queue=queue, item_ids=routed[index::len(queues)], client=client)
         log(f"queue {queue.name}: {result.added} new items routed to human review, {result.pushed} tasks pushed "
             f"to Label Studio ({queue.tasks.count()} in all)")
-    annotations = _annotations_by_item()
     jobs = []
     for queue in queues:
         labelled = set(HumanLabel.objects.filter(queue=queue).values_list("item_id", flat=True))
@@ -220,4 +264,11 @@ def demo_review(*, log: Callable[[str], None]) -> dict[str, dict[str, int]]:
                                  completed_by=judge, lead_time=45.0)
     review_queue_sync(queue=experts, client=client)
     log(f"{escalated} disagreements sent to {experts.name}; the SIMULATED adjudicator decided {len(pending)}")
+    labelers_flag(client=client)
+    for row in vendor_quality():
+        log(f"vendor {row['vendor']}: accuracy on {row['gold_items']} hidden gold labels "
+            f"{row['accuracy'] or 0:.2f}, κ {row['kappa'] or 0:.2f}, peer agreement {row['peer_agreement'] or 0:.2f}")
+    flagged = Labeler.objects.exclude(flagged_at=None).count()
+    log(f"{flagged} labelers flagged below the accuracy bar (`manage.py queue labelers` lists them, "
+        "`queue pause VENDOR/ID` pauses one)")
     return {queue.name: review_queue_status(queue=queue) for queue in [*queues, experts]}

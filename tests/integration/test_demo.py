@@ -4,6 +4,7 @@ every process it started."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,6 +49,10 @@ def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> No
         assert "Labeling run [SIMULATED VOTERS]: demo-convabuse-harassment is finished: 900 judgements ok" in output
         assert f"Label Studio:   http://127.0.0.1:{ls}/" in output and "SIMULATED labelers answered" in output
         assert "acme-bpo" in output and "globex-bpo" in output and "convabuse-experts" in output
+        assert "hidden gold: 200 items" in output and "vendor Acme BPO: accuracy on" in output
+        escalated = re.search(r"(\d+) disagreements sent to convabuse-experts; the SIMULATED adjudicator decided (\d+)",
+                              output)
+        assert escalated and int(escalated[1]) > 0 and escalated[1] == escalated[2], output
         run_page = next(line.split()[-1] for line in output.splitlines() if "Run page:" in line)
         with urllib.request.urlopen(f"http://127.0.0.1:{web}/admin/login/", timeout=5) as response:
             assert response.status == 200 and b"Touchstone" in response.read()
