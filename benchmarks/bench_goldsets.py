@@ -44,20 +44,12 @@ def build(state: Path) -> None:
     """Migrate, publish the harassment policy, insert the items and 3 labels per item."""
     import random
 
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
+    from benchdb import migrate_and_publish_harassment
     from django.utils import timezone
 
     from labeling.models import ContentItem, HumanLabel, Labeler, Vendor
-    from policies.services import policy_import, policy_version_publish, policy_version_submit
 
-    call_command("migrate", verbosity=0)
-    users = get_user_model().objects
-    author, approver = users.create_user("author"), users.create_superuser("approver")
-    text = (ROOT / "policies" / "example_policies" / "harassment.md").read_text()
-    version = policy_import(text=text, path="harassment.md", acting_user=author).version
-    policy_version_submit(version=version, acting_user=author)
-    version = policy_version_publish(version=version, acting_user=approver)
+    version = migrate_and_publish_harassment()
     vendors = [Vendor.objects.create(name=f"vendor-{v}") for v in range(3)]
     labelers = Labeler.objects.bulk_create([Labeler(vendor=vendors[i % 3], external_id=f"ann{i}") for i in range(60)])
     rng = random.Random(7)

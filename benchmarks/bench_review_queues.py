@@ -31,18 +31,9 @@ def setup(state: Path, url: str, token: str) -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
-    from django.core.management import call_command
+    from benchdb import migrate_and_publish_harassment
 
-    from policies.services import policy_import, policy_version_publish, policy_version_submit
-
-    call_command("migrate", verbosity=0)
-    users = get_user_model().objects
-    author, approver = users.create_user("author"), users.create_superuser("approver")
-    text = (ROOT / "policies" / "example_policies" / "harassment.md").read_text()
-    version = policy_import(text=text, path="harassment.md", acting_user=author).version
-    policy_version_submit(version=version, acting_user=author)
-    policy_version_publish(version=version, acting_user=approver)
+    migrate_and_publish_harassment()
 
 
 def items(prefix: str) -> list[int]:

@@ -12,7 +12,6 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from PIL import Image
 
-from labeling.labelstudio import LabelStudioClient
 from labeling.lsconfig import annotation_result
 from labeling.models import (
     ContentImage,
@@ -29,12 +28,6 @@ from labeling.services.quality import hidden_gold_mark, labelers_flag
 from labeling.services.queues import review_queue_create, review_queue_push, review_queue_sync
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
-
-
-@pytest.fixture
-def ls(label_studio, settings):
-    settings.LABEL_STUDIO_URL, settings.LABEL_STUDIO_API_TOKEN = label_studio["url"], label_studio["token"]
-    return LabelStudioClient(label_studio["url"], label_studio["token"])
 
 
 def _items(prefix: str, n: int) -> list[ContentItem]:

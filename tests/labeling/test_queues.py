@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from labeling.labelstudio import LabelStudioClient, ProjectMissing
+from labeling.labelstudio import ProjectMissing
 from labeling.lsconfig import annotation_result, task_data
 from labeling.models import ContentItem, HumanLabel, ReviewTask
 from labeling.services.queues import (
@@ -22,12 +22,6 @@ from labeling.services.queues import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
-
-
-@pytest.fixture
-def ls(label_studio, settings):
-    settings.LABEL_STUDIO_URL, settings.LABEL_STUDIO_API_TOKEN = label_studio["url"], label_studio["token"]
-    return LabelStudioClient(label_studio["url"], label_studio["token"])
 
 
 @pytest.fixture
