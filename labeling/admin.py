@@ -284,7 +284,7 @@ class ReviewQueueAdmin(admin.ModelAdmin):
     list_display = ("name", "vendor", "purpose", "policy_version", "overlap", "gold_share", "ls_project_id",
                     "last_synced_at", "status_detail")
     list_filter = ("purpose", "vendor")
-    readonly_fields = ("name", "policy_version", "vendor", "purpose", "overlap", "image_slots",
+    readonly_fields = ("name", "policy_version", "vendor", "purpose", "overlap", "image_slots", "parts",
                        "show_llm_suggestions", "ls_project_id",
                        "last_synced_at", "status_detail", "created_by", "created_at")
 

@@ -46,8 +46,9 @@ def label_config(spec: QueueConfigSpec) -> str:
         raise ValueError("parts: a queue needs at least one text part")
     lines = ["<View>"]
     if spec.blur_images and spec.images:
-        lines.append("  <Style>.ts-sensitive img { filter: blur(24px); transition: filter .2s; } "
-                     ".ts-sensitive:hover img { filter: none; }</Style>")
+        # The wrapper, not the <img>: Label Studio draws the picture on a canvas over it.
+        lines.append("  <Style>.ts-sensitive { filter: blur(24px); transition: filter .2s; } "
+                     ".ts-sensitive:hover { filter: none; }</Style>")
     lines.append(f"  <Header value={quoteattr('Policy ' + spec.policy)} size=\"5\"/>")
     for part in spec.parts:
         lines.append(f"  <Header value={quoteattr(part)} size=\"6\"/>")

@@ -432,6 +432,8 @@ class ReviewQueue(models.Model):
     gold_share = models.FloatField(default=0.0, help_text="Share of hidden gold items mixed in.")
     show_llm_suggestions = models.BooleanField(default=False, help_text="Off by default: suggestions anchor.")
     image_slots = models.PositiveSmallIntegerField(default=0, help_text="Images shown per task (0 to 4).")
+    parts = models.JSONField(default=list, blank=True,
+                             help_text="The text parts its tasks show, in order; empty: every allowed part.")
     adjudication_queue = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
                                            related_name="feeders",
                                            help_text="Where items go when their k labels disagree.")

@@ -63,4 +63,6 @@ def review_image(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("no such image")
     response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=86400"
+    # Label Studio loads images with crossorigin="anonymous" from its own origin.
+    response["Access-Control-Allow-Origin"] = "*"
     return response

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -76,19 +76,24 @@ def label_studio_client() -> LabelStudioClient:
     return LabelStudioClient(settings.LABEL_STUDIO_URL, settings.LABEL_STUDIO_API_TOKEN)
 
 
-def queue_config_spec(policy_version: PolicyVersion, image_slots: int = 0) -> QueueConfigSpec:
+def queue_config_spec(policy_version: PolicyVersion, image_slots: int = 0,
+                      parts: list[str] | None = None) -> QueueConfigSpec:
     labels = [QueueLabel(label.key, label.name, label.definition)
               for label in policy_version.labels.order_by("position", "pk")]
     rules = list(policy_version.rules.order_by("position", "pk").values_list("rule_id", flat=True))
     return QueueConfigSpec(policy=str(policy_version), labels=labels, rule_ids=rules,
-                           parts=list(settings.CONTENT_PARTS), images=image_slots,
+                           parts=parts or list(settings.CONTENT_PARTS), images=image_slots,
                            blur_images=policy_version.sensitive_images)
+
+
+def _spec(queue: ReviewQueue) -> QueueConfigSpec:
+    return queue_config_spec(queue.policy_version, queue.image_slots, queue.parts)
 
 
 def _create_project(queue: ReviewQueue, client: LabelStudioClient) -> int:
     return client.project_create(
         title=f"{queue.name} ({queue.vendor.name})",
-        label_config=label_config(queue_config_spec(queue.policy_version, queue.image_slots)),
+        label_config=label_config(_spec(queue)),
         instructions=queue.policy_version.text, maximum_annotations=queue.overlap,
         show_predictions=queue.show_llm_suggestions)
 
@@ -109,13 +114,26 @@ def review_image_name(token: str) -> str | None:
         return None
 
 
+def _routed(policy_version: PolicyVersion) -> QuerySet[ItemDecision]:
+    return ItemDecision.objects.filter(run__prompt_version__policy_version=policy_version,
+                                       outcome=DecisionOutcome.HUMAN_REVIEW)
+
+
 def _max_images(policy_version: PolicyVersion) -> int:
     """Image slots for a new queue: as many as the items routed so far carry (at most 4)."""
-    most = (ContentImage.objects.filter(item_id__in=ItemDecision.objects.filter(
-        run__prompt_version__policy_version=policy_version, outcome=DecisionOutcome.HUMAN_REVIEW).values("item_id"))
-        .exclude(file="").values("item_id").annotate(n=Count("pk")).order_by("-n").values_list("n", flat=True)
-        .first())
+    most = (ContentImage.objects.filter(item_id__in=_routed(policy_version).values("item_id"))
+            .exclude(file="").values("item_id").annotate(n=Count("pk")).order_by("-n").values_list("n", flat=True)
+            .first())
     return min(most or 0, MAX_IMAGES)
+
+
+def _parts_in_use(policy_version: PolicyVersion) -> list[str]:
+    """Text parts for a new queue: those the items routed so far carry (every allowed part when
+    none is routed yet), so labelers do not face a heading per empty part."""
+    seen: set[str] = set()
+    for parts in _routed(policy_version).values_list("item__parts", flat=True)[:5000]:
+        seen.update(name for name, text in (parts or {}).items() if text)
+    return [part for part in settings.CONTENT_PARTS if part in seen]
 
 
 def _attach_webhook(queue: ReviewQueue, client: LabelStudioClient) -> None:
@@ -130,10 +148,11 @@ def review_queue_create(*, name: str, policy_version: PolicyVersion, vendor_name
                         purpose: str = ReviewQueuePurpose.REVIEW, adjudication_queue: str | None = None,
                         disagreement_rule: str = "no_majority", gold_share: float = 0.0,
                         show_llm_suggestions: bool = False, image_slots: int | None = None,
+                        parts: list[str] | None = None,
                         acting_user: AbstractBaseUser | None = None,
                         client: LabelStudioClient | None = None) -> ReviewQueue:
     """Create the queue and its Label Studio project (the policy text is its instructions).
-    ``image_slots`` None: as many as the items routed so far carry."""
+    ``image_slots`` and ``parts`` None: what the items routed so far carry."""
     if ReviewQueue.objects.filter(name=name).exists():
         raise QueueError(f"a queue named {name!r} exists already")
     adjudication = None
@@ -157,7 +176,8 @@ def review_queue_create(*, name: str, policy_version: PolicyVersion, vendor_name
     queue = ReviewQueue(name=name, policy_version=policy_version, vendor=vendor, overlap=overlap, purpose=purpose,
                         adjudication_queue=adjudication, disagreement_rule=disagreement_rule, gold_share=gold_share,
                         show_llm_suggestions=show_llm_suggestions, created_by=acting_user,
-                        image_slots=_max_images(policy_version) if image_slots is None else image_slots)
+                        image_slots=_max_images(policy_version) if image_slots is None else image_slots,
+                        parts=_parts_in_use(policy_version) if parts is None else parts)
     queue.ls_project_id = _create_project(queue, client)  # outside any transaction: a network call
     _attach_webhook(queue, client)
     with transaction.atomic():
@@ -261,7 +281,7 @@ def _push_new_tasks(queue: ReviewQueue, client: LabelStudioClient, result: PushR
     """Batches go out one at a time; the next batch is read and marked while the current one
     is in flight (the import is mostly waiting on Label Studio), so the database work hides
     behind the network."""
-    spec = queue_config_spec(queue.policy_version, queue.image_slots)
+    spec = _spec(queue)
 
     def prepare() -> tuple[list[int], list[dict]] | None:
         batch = list(queue.tasks.filter(status=ReviewTaskStatus.NEW).select_related("item")
