@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 
-from labeling.models import Judgement, JudgementStatus, Labeler, LabelingRun, LLMCall
+from labeling.models import (
+    HiddenGoldItem,
+    HumanLabel,
+    HumanLabelRole,
+    Judgement,
+    JudgementStatus,
+    Labeler,
+    LabelingRun,
+    LLMCall,
+    ReviewQueue,
+    ReviewTaskStatus,
+)
+from labeling.quality import ReviewLabel, rater_quality
 from policies.models import PolicyVersion
 from touchstone.errors import NotFound
 
@@ -92,8 +104,6 @@ def policy_version_for_labels(ref: str) -> PolicyVersion:
 def review_queue_overview() -> list[dict]:
     """Per queue: task counts, its labelers' quality (see labeler_quality) and, for
     adjudication queues, the items still waiting for an adjudicator."""
-    from labeling.models import ReviewQueue, ReviewTaskStatus
-    from labeling.quality import rater_quality
 
     queues = ReviewQueue.objects.select_related("vendor", "policy_version__policy", "adjudication_queue").annotate(
         new=Count("tasks", filter=Q(tasks__status__in=(ReviewTaskStatus.NEW, ReviewTaskStatus.IMPORTING))),
@@ -118,8 +128,6 @@ def review_queue_overview() -> list[dict]:
 
 def _review_labels(queue_id: int | None = None, adjudication_too: bool = False) -> tuple[list, dict, dict]:
     """Valid labels made in queues, hidden gold by (policy version, item), labelers."""
-    from labeling.models import HiddenGoldItem, HumanLabel, HumanLabelRole
-    from labeling.quality import ReviewLabel
 
     labels = HumanLabel.objects.filter(is_valid=True).exclude(queue=None)
     if not adjudication_too:
@@ -140,7 +148,6 @@ def _review_labels(queue_id: int | None = None, adjudication_too: bool = False) 
 def labeler_quality(queue_id: int | None = None) -> list[dict]:
     """Per labeler who labeled in a queue: accuracy and κ on hidden gold, peer agreement,
     labels per active day and median seconds per label (see labeling.quality)."""
-    from labeling.quality import rater_quality
 
     rows, gold, labelers = _review_labels(queue_id)
     measured = rater_quality(rows, gold)
@@ -150,9 +157,7 @@ def labeler_quality(queue_id: int | None = None) -> list[dict]:
 
 def vendor_quality(queue_id: int | None = None) -> list[dict]:
     """The same measures per vendor (peer agreement across all its labelers' pairs)."""
-    from dataclasses import replace
 
-    from labeling.quality import rater_quality
 
     rows, gold, labelers = _review_labels(queue_id)
     by_vendor = [replace(row, rater=labelers[row.rater].vendor.name) for row in rows]

@@ -522,10 +522,6 @@ def annotation_store(*, queue: ReviewQueue, task: ReviewTask, annotation: dict, 
     return "invalid" if read.problem else "updated"
 
 
-def _update_completeness(queue: ReviewQueue, task: ReviewTask) -> int:
-    return _recount(queue, [task])
-
-
 def _recount(queue: ReviewQueue, tasks: list[ReviewTask],
              stored: dict[int, tuple] | None = None) -> int:
     """Runs inside a transaction: each task's valid labels from distinct labelers, and whether
@@ -579,8 +575,7 @@ def review_queue_webhook(*, payload: dict) -> WebhookOutcome:
             items = list(HumanLabel.objects.filter(queue=queue, external_ref__in=refs)
                          .values_list("item_id", flat=True))
             HumanLabel.objects.filter(queue=queue, external_ref__in=refs).delete()
-            for task in queue.tasks.filter(item_id__in=items):
-                _update_completeness(queue, task)
+            _recount(queue, list(queue.tasks.filter(item_id__in=items)))
         return WebhookOutcome("deleted", queue.name)
     annotation = payload.get("annotation") or {}
     task_id = (payload.get("task") or {}).get("id") or annotation.get("task")
@@ -590,7 +585,7 @@ def review_queue_webhook(*, payload: dict) -> WebhookOutcome:
     taxonomy = set(queue.policy_version.labels.values_list("key", flat=True))
     with transaction.atomic():
         stored = annotation_store(queue=queue, task=task, annotation=annotation, taxonomy=taxonomy)
-        _update_completeness(queue, task)
+        _recount(queue, [task])
     return WebhookOutcome(stored, queue.name)
 
 

@@ -36,6 +36,16 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
+def admin_login(page, username: str, password: str) -> None:
+    """Log in through the admin's own login form (a fresh session)."""
+    page.context.clear_cookies()
+    page.goto("/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#user-tools")
+
+
 @pytest.fixture
 def page(browser, live_server) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, base_url=live_server.url)

@@ -10,6 +10,7 @@ import pytest
 
 from goldsets.freeze import FreezeRule
 from goldsets.services import goldset_version_build, goldset_version_freeze_request
+from tests.browser.conftest import admin_login
 from tests.goldsets.conftest import label_items
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,11 +26,7 @@ def test_version_page_charts_diff_export_and_api_docs(page, published, django_us
         goldset_version_build(version_id=goldset_version_freeze_request(
             name="harassment-gold", policy_version=published, rule=rule, changelog=f"min {rule.min_labels}").pk)
     django_user_model.objects.create_superuser("boss", password="pw-boss")
-    page.goto("/admin/login/")
-    page.fill("#id_username", "boss")
-    page.fill("#id_password", "pw-boss")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#user-tools")
+    admin_login(page, "boss", "pw-boss")
 
     page.goto("/goldsets/harassment-gold/v2/")
     assert page.inner_text("#items") == "50"

@@ -7,17 +7,9 @@ from pathlib import Path
 import pytest
 
 from policies.models import PolicyVersion, PolicyVersionStatus
+from tests.browser.conftest import admin_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def login(page, username: str, password: str) -> None:
-    page.context.clear_cookies()
-    page.goto("/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#user-tools")
 
 
 def test_author_edits_compiles_previews_diffs_and_approver_publishes(
@@ -25,7 +17,7 @@ def test_author_edits_compiles_previews_diffs_and_approver_publishes(
     shots = artifacts_dir / "browser"
     shots.mkdir(exist_ok=True)
 
-    login(page, "author", "pw-author")
+    admin_login(page, "author", "pw-author")
     page.goto(f"/admin/policies/policyversion/{published.pk}/change/")
     assert page.locator("textarea[name=text]").count() == 0  # published: read-only
     page.click("text=New draft from this")
@@ -68,7 +60,7 @@ def test_author_edits_compiles_previews_diffs_and_approver_publishes(
     page.wait_for_selector("text=is in review")
     assert page.get_by_role("link", name="Publish", exact=True).count() == 0  # authors cannot publish
 
-    login(page, "approver", "pw-approver")
+    admin_login(page, "approver", "pw-approver")
     page.goto(f"/admin/policies/policyversion/{draft.pk}/change/")
     page.get_by_role("link", name="Publish", exact=True).click()
     page.wait_for_selector("text=A published version never changes")

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from labeling.models import ContentItem, HiddenGoldItem, HumanLabel, Labeler, ReviewQueue, ReviewTask, Vendor
+from tests.browser.conftest import admin_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,11 +37,7 @@ def test_queues_page_shows_progress_and_labelers(page, published, django_user_mo
     Labeler.objects.filter(pk=ann[1].pk).update(flagged_at=timezone.now(),
                                                  flag_reason="accuracy 0.50 on 2 hidden gold items is below 0.70")
     django_user_model.objects.create_superuser("boss", password="pw-boss")
-    page.goto("/admin/login/")
-    page.fill("#id_username", "boss")
-    page.fill("#id_password", "pw-boss")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#user-tools")
+    admin_login(page, "boss", "pw-boss")
 
     page.goto("/queues/")
     acme = page.locator("#queue-acme")
