@@ -91,7 +91,7 @@ def main() -> None:
             rss = sum(p.memory_info().rss for p in [psutil.Process(worker.pid),
                                                     *psutil.Process(worker.pid).children(recursive=True)])
             peak_rss = max(peak_rss, rss / 2**20)
-            time.sleep(1.0)
+            time.sleep(0.25)
         run.refresh_from_db()
         elapsed = time.perf_counter() - started
         cpu = {}

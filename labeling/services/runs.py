@@ -8,7 +8,9 @@ import asyncio
 import base64
 import math
 import os
+import queue
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,13 +19,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from labeling.llm.executor import EndpointConfig, Work, WorkResult, execute, run_blocking
 from labeling.llm.ratelimit import RateLimiter
 from labeling.models import (
+    ContentImage,
     ContentItem,
     ItemDecision,
     Judgement,
@@ -221,7 +224,9 @@ def _finish_if_done(run: LabelingRun) -> bool:
     expected = run.sample.size * run.voters.count()
     if run.judgements.count() < expected:
         return False
-    _decide_items(run, list(run.sample.members.values_list("item_id", flat=True)))
+    # Chunks decide their own items as they go; only the ones a crash left behind remain.
+    undecided = run.sample.members.exclude(item_id__in=run.decisions.values("item_id"))
+    _decide_items(run, list(undecided.values_list("item_id", flat=True)))
     LabelingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
         status=RunStatus.FINISHED, finished_at=timezone.now(), status_detail="")
     audit_event_record(actor=None, event_type="labeling_run.finished", obj=run)
@@ -272,10 +277,10 @@ def _image_url(name: str) -> str:
         return "data:image/jpeg;base64," + base64.b64encode(handle.read()).decode()
 
 
-def _messages(prompt: PromptVersion, item: ContentItem) -> list[dict[str, Any]]:
-    images = [_image_url(img.file) for img in item.images.all() if img.file]
-    content = render_user_message(prompt.user_message_template, parts=item.parts, images=images,
-                                  target=item.target_part or None)
+def _messages(prompt: PromptVersion, parts: dict[str, str], target_part: str,
+              image_files: list[str]) -> list[dict[str, Any]]:
+    content = render_user_message(prompt.user_message_template, parts=parts,
+                                  images=[_image_url(name) for name in image_files], target=target_part or None)
     # The system prompt comes first and is identical for every item: providers cache it.
     return [{"role": "system", "content": prompt.system_prompt}, {"role": "user", "content": content}]
 
@@ -334,24 +339,96 @@ def _write_results(run: LabelingRun, results: list[WorkResult]) -> int:
     return len(created)
 
 
+class _ResultWriter:
+    """Writes results in batches on a thread of its own while calls are still in flight, so
+    the endpoint never waits for the database. A caller inside a transaction gets its writes
+    in that transaction instead: on its own thread, at close."""
+
+    _DONE = object()
+
+    def __init__(self, run: LabelingRun, batch_size: int = 100, max_delay: float = 0.5) -> None:
+        self.run, self.batch_size, self.max_delay = run, batch_size, max_delay
+        self.written = 0
+        self.error: Exception | None = None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._inline: list[WorkResult] | None = [] if transaction.get_connection().in_atomic_block else None
+        self._thread: threading.Thread | None = None
+        if self._inline is None:
+            self._thread = threading.Thread(target=self._loop, name=f"run-{run.pk}-writer", daemon=True)
+            self._thread.start()
+
+    def put(self, result: WorkResult) -> None:
+        if self._inline is not None:
+            self._inline.append(result)
+        else:
+            self._queue.put(result)
+
+    def _flush(self, batch: list[WorkResult]) -> None:
+        try:
+            self.written += _write_results(self.run, batch)
+        except Exception as exc:  # e.g. a locked database: later batches may still land
+            self.error = self.error or exc
+
+    def _loop(self) -> None:
+        batch: list[WorkResult] = []
+        deadline = 0.0
+        try:
+            while True:
+                try:
+                    timeout = max(0.0, deadline - time.monotonic()) if batch else None
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    item = None
+                if item is self._DONE:
+                    break
+                if item is not None:
+                    if not batch:
+                        deadline = time.monotonic() + self.max_delay
+                    batch.append(item)
+                if batch and (item is None or len(batch) >= self.batch_size):
+                    self._flush(batch)
+                    batch = []
+            if batch:
+                self._flush(batch)
+        finally:
+            connection.close()
+
+    def close(self) -> int:
+        """Write what is left; raises the first write error (the chunk is then retried, and
+        its written pairs are skipped)."""
+        if self._inline is not None:
+            self._flush(self._inline)
+            self._inline = []
+        elif self._thread is not None:
+            self._queue.put(self._DONE)
+            self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.written
+
+
 def pending_work(run: LabelingRun, item_ids: list[int],
                  skip: set[tuple[int, int]] | None = None) -> tuple[dict[int, LLMEndpoint], dict[int, list[Work]]]:
     """The (item, voter) pairs of these items without a judgement (and not in ``skip``),
     as Work grouped by endpoint id; and the endpoints."""
     voters = list(run.voters.select_related("endpoint"))
     done = set(run.judgements.filter(item_id__in=item_ids).values_list("item_id", "voter_id")) | (skip or set())
-    items = list(ContentItem.objects.filter(pk__in=item_ids).prefetch_related("images"))
+    # Plain rows, not model instances: this runs before every chunk's first call.
+    images: dict[int, list[str]] = defaultdict(list)
+    for item_id, name in ContentImage.objects.filter(item_id__in=item_ids).exclude(file="").order_by(
+            "item_id", "position").values_list("item_id", "file"):
+        images[item_id].append(name)
     prompt = run.prompt_version
     by_endpoint: dict[int, list[Work]] = defaultdict(list)
-    for item in items:
-        messages = _messages(prompt, item)
-        estimate = prompt.token_count + _estimate_tokens(sum(len(v) for v in item.parts.values()),
-                                                         len(item.images.all()))
+    for item_id, parts, target_part in ContentItem.objects.filter(pk__in=item_ids).order_by("pk").values_list(
+            "pk", "parts", "target_part"):
+        messages = _messages(prompt, parts, target_part, images[item_id])
+        estimate = prompt.token_count + _estimate_tokens(sum(len(v) for v in parts.values()), len(images[item_id]))
         for voter in voters:
-            if (item.pk, voter.pk) in done:
+            if (item_id, voter.pk) in done:
                 continue
             by_endpoint[voter.endpoint_id].append(Work(
-                item_id=item.pk, voter_id=voter.pk, model=voter.model, messages=messages,
+                item_id=item_id, voter_id=voter.pk, model=voter.model, messages=messages,
                 temperature=voter.temperature, seed=voter.seed if voter.seed is not None else prompt.seed,
                 max_output_tokens=prompt.max_output_tokens, reasoning_effort=prompt.reasoning_effort or None,
                 estimated_tokens=estimate + ESTIMATED_OUTPUT_TOKENS))
@@ -383,18 +460,19 @@ def labeling_run_chunk_execute(*, run_id: int, item_ids: list[int], redis_url: s
         try:
             batches = await asyncio.gather(*(
                 execute(work, endpoint=endpoint_config(endpoints[eid]), schema=schema, limiter=limiters[eid],
-                        max_attempts=run.max_attempts, should_stop=lambda: stop.stopped)
+                        max_attempts=run.max_attempts, should_stop=lambda: stop.stopped, on_result=writer.put)
                 for eid, work in by_endpoint.items()))
         finally:
             for limiter in limiters.values():
                 await limiter.close()
         return [result for batch in batches for result in batch]
 
+    writer = _ResultWriter(run)
     try:
         results = run_blocking(run_all())
     finally:
         stop.close()
-    written = _write_results(run, results)
+        written = writer.close()
     pending = [r for r in results if r.status == "pending"]
     if pending and not stop.stopped:
         reason = pending[0].error or "transient errors"

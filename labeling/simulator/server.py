@@ -118,6 +118,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, _error("invalid_request_error", f"no route {self.path}", "not_found"))
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        received = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         path = self.path.rstrip("/")
@@ -134,7 +135,7 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as exc:
             self._send(400, _error("invalid_request_error", f"bad request body: {exc}"))
             return
-        self._chat_completion(request, model, messages)
+        self._chat_completion(request, model, messages, received)
 
     def _files_and_batches(self, path: str, raw: bytes) -> None:
         batches = self.server.batches
@@ -157,16 +158,19 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as exc:
             self._send(400, _error("invalid_request_error", f"bad request: {exc}"))
 
-    def _chat_completion(self, request: dict[str, Any], model: str, messages: list[Any]) -> None:
+    def _chat_completion(self, request: dict[str, Any], model: str, messages: list[Any], received: float) -> None:
         status, body, headers = complete(self.server.state, request, model, messages,
-                                         forced_fault=self.headers.get("X-Sim-Fault"), sleep=True)
+                                         forced_fault=self.headers.get("X-Sim-Fault"), sleep=True, received=received)
         self._send(status, body, headers)
 
 
 def complete(state: SimulatorState, request: dict[str, Any], model: str, messages: list[Any], *,
-             forced_fault: str | None = None, sleep: bool = True) -> tuple[int, dict[str, Any], dict[str, str]]:
+             forced_fault: str | None = None, sleep: bool = True,
+             received: float | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
     """One chat completion: (HTTP status, body, headers). Shared by the HTTP route and batches
-    (which do not wait out the latency: a batch's time is its own)."""
+    (which do not wait out the latency: a batch's time is its own). The latency is the time
+    from ``received`` to the answer, the simulator's own work included."""
+    received = time.monotonic() if received is None else received
     config = state.config
     if config.profile(model) is None:
         return 404, _error("invalid_request_error", f"The model {model!r} does not exist; simulated models: "
@@ -175,18 +179,27 @@ def complete(state: SimulatorState, request: dict[str, Any], model: str, message
     user_text = message_text(messages, "user")
     content_id = text_sha256(f"{model}\n{request.get('seed')}\n{system_text}\n{user_text}")
     attempt = state.next_attempt(content_id)
-    if sleep:
-        time.sleep(latency_seconds(config, content_id=content_id, attempt=attempt))
     fault = choose_fault(config, content_id=content_id, attempt=attempt, forced=forced_fault)
+    answer = _answer(state, request, model, messages, system_text, user_text, content_id, attempt, fault, sleep)
+    if sleep:
+        time.sleep(max(0.0, received + latency_seconds(config, content_id=content_id, attempt=attempt)
+                       - time.monotonic()))
+        if fault == "timeout":
+            time.sleep(config.timeout_seconds)
+    return answer
+
+
+def _answer(state: SimulatorState, request: dict[str, Any], model: str, messages: list[Any], system_text: str,
+            user_text: str, content_id: str, attempt: int, fault: str | None,
+            sleep: bool) -> tuple[int, dict[str, Any], dict[str, str]]:
+    config = state.config
     if fault == "429":
         return (429, _error("rate_limit_error", "Rate limit reached", "rate_limit_exceeded"),
                 {"Retry-After": f"{config.retry_after_seconds:g}"})
     if fault == "500":
         return 500, _error("server_error", "The server had an error"), {}
-    if fault == "timeout":
-        if not sleep:
-            return 504, _error("server_error", "The request timed out"), {}
-        time.sleep(config.timeout_seconds)
+    if fault == "timeout" and not sleep:
+        return 504, _error("server_error", "The request timed out"), {}
 
     decision = classify(config, model=model, seed=request.get("seed"), messages=messages,
                         schema=schema_of(request.get("response_format")))

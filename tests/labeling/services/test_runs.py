@@ -4,10 +4,12 @@ with tasks executed eagerly: judgements once per pair, routing, cost, faults, pa
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 
 import pytest
 from celery.exceptions import Retry
+from django.db import transaction
 
 from labeling.llm.output import InvalidLLMOutput, parse_judgement
 from labeling.models import (
@@ -226,3 +228,26 @@ def test_retry_failed_with_nothing_failed_finishes_again(setup, eager_celery, dj
         assert labeling_run_retry_failed(run=run) == 0
     run.refresh_from_db()
     assert run.status == RunStatus.FINISHED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_results_are_written_on_a_thread_while_calls_are_in_flight(setup) -> None:
+    from labeling.llm.executor import WorkResult
+    from labeling.services.runs import _ResultWriter
+
+    run = setup()
+    voter = run.voters.first()
+    item_ids = list(run.sample.members.values_list("item_id", flat=True))[:12]
+    writer = _ResultWriter(run, batch_size=5, max_delay=0.05)
+    assert writer._thread is not None
+    for item_id in item_ids:
+        writer.put(WorkResult(item_id, voter.pk, "ok", label="insult", confidence=0.9))
+    deadline = time.monotonic() + 5
+    while Judgement.objects.filter(run=run).count() < 12 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # All 12 are stored before close: two full batches and one flushed by its delay.
+    assert Judgement.objects.filter(run=run).count() == 12
+    assert writer.close() == 12
+
+    with transaction.atomic():  # a caller's transaction keeps the writes: no thread
+        assert _ResultWriter(run)._thread is None
