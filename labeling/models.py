@@ -155,7 +155,9 @@ class LLMEndpoint(models.Model):
     base_url = models.URLField(max_length=500)
     api_key_env = models.CharField(max_length=100, default="OPENAI_API_KEY",
                                    help_text="Name of the environment variable holding the key (never the key).")
-    max_concurrency = models.PositiveIntegerField(default=16)
+    max_concurrency = models.PositiveIntegerField(
+        default=16, help_text="Requests in flight at once per worker process: the endpoint sees up to "
+                              "(llm worker processes) × this.")
     requests_per_minute = models.PositiveIntegerField(default=600)
     tokens_per_minute = models.PositiveBigIntegerField(default=1_000_000)
     price_input_per_million = models.DecimalField(max_digits=10, decimal_places=4, default=0)

@@ -19,7 +19,8 @@ class Command(BaseCommand):
         p.add_argument("name")
         p.add_argument("--base-url", required=True)
         p.add_argument("--api-key-env", default="OPENAI_API_KEY")
-        p.add_argument("--max-concurrency", type=int, default=16)
+        p.add_argument("--max-concurrency", type=int, default=16,
+                       help="requests in flight per worker process (the endpoint sees processes × this)")
         p.add_argument("--rpm", type=int, default=600)
         p.add_argument("--tpm", type=int, default=1_000_000)
         p.add_argument("--price-input", type=Decimal, default=Decimal(0), help="per million input tokens")
