@@ -45,7 +45,7 @@ class _NoCookieJar(http.cookiejar.CookieJar):
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """One verified TLS context per process: building one (loading the CA bundle) costs tens of
-    milliseconds, and every chunk opens several clients."""
+    milliseconds, and every chunk opens a client."""
     return httpx.create_ssl_context()
 
 
