@@ -452,6 +452,7 @@ def labeling_run_chunk_execute(*, run_id: int, item_ids: list[int], redis_url: s
     prompt = run.prompt_version
     schema = prompt.output_schema
     stop = _StopFlag(run.pk)
+    writer = _ResultWriter(run)
     broker = redis_url or settings.CELERY_BROKER_URL
 
     async def run_all() -> list[WorkResult]:
@@ -467,7 +468,6 @@ def labeling_run_chunk_execute(*, run_id: int, item_ids: list[int], redis_url: s
                 await limiter.close()
         return [result for batch in batches for result in batch]
 
-    writer = _ResultWriter(run)
     try:
         results = run_blocking(run_all())
     finally:
