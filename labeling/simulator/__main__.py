@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "comma-separated). Default: sim-strong:0.92, sim-medium:0.85, sim-weak:0.72")
     parser.add_argument("--answer-key", type=Path, default=env("SIM_ANSWER_KEY") or None,
                         help="JSONL of {text|sha256, label} reference answers (env SIM_ANSWER_KEY)")
-    parser.add_argument("--latency-ms", type=float, default=float(env("SIM_LATENCY_MS", "0")))
+    parser.add_argument("--latency-ms", type=float, default=float(env("SIM_LATENCY_MS", "0")),
+                        help="time from a request to its answer, the simulator's own work included")
     parser.add_argument("--latency-jitter-ms", type=float, default=float(env("SIM_LATENCY_JITTER_MS", "0")))
     parser.add_argument("--fault-rate", type=float, default=float(env("SIM_FAULT_RATE", "0")),
                         help="share of requests that fail (env SIM_FAULT_RATE)")
