@@ -36,6 +36,7 @@ test: $(STAMP) $(LS_STAMP)
 
 bench: $(STAMP)
 	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(VPY) $$script; done
+	@echo "== benchmarks/bench_autolabel.py on PostgreSQL"; bash scripts/with_postgres.sh $(VPY) benchmarks/bench_autolabel.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
