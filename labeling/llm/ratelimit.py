@@ -62,10 +62,9 @@ class RateLimiter:
         self._leased_at = 0.0
 
     def _take_leased(self, tokens: int) -> bool:
-        if self._leased_requests < 1 or self._leased_tokens < tokens:
-            return False
         if time.monotonic() - self._leased_at > LEASE_SECONDS:
-            self._leased_requests = self._leased_tokens = 0  # stale: let it lapse
+            self._leased_requests = self._leased_tokens = 0  # stale: let it lapse, never revive it
+        if self._leased_requests < 1 or self._leased_tokens < tokens:
             return False
         self._leased_requests -= 1
         self._leased_tokens -= tokens
