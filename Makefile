@@ -38,8 +38,10 @@ bench: $(STAMP)
 	@set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(VPY) $$script; done
 	@echo "== benchmarks/bench_autolabel.py on PostgreSQL"; bash scripts/with_postgres.sh $(VPY) benchmarks/bench_autolabel.py
 
+# ruff, and the import-linter contracts in pyproject.toml (layers point one way).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # Browser tests drive Debian's chromium (no browser downloads); install it when missing.
 chromium:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group
 
-from touchstone import devstack
+from demo import devstack
 
 REPO = Path(__file__).resolve().parent
 EXAMPLES = REPO / "policies" / "example_policies"

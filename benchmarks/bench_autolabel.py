@@ -27,7 +27,7 @@ django.setup()
 import psutil  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from touchstone import devstack  # noqa: E402
+from demo import devstack  # noqa: E402
 
 LATENCY_MS, CONCURRENCY = 200, 64
 # 8 processes × 8 requests: more, smaller processes hide the gap between two chunks of one
@@ -44,14 +44,15 @@ def main() -> None:
     calls = args.items * args.voters
     call_command("migrate", verbosity=0)
 
-    from labeling.models import ContentItem, LabelingRun, LLMEndpoint, RunStatus
-    from labeling.services.runs import VoterSpec, labeling_run_create, labeling_run_start
-    from labeling.services.sampling import sample_create
+    from content.models import ContentItem
+    from content.services.sampling import sample_create
+    from demo.setup import demo_users_ensure
     from policies.compiler import ModelSettings
     from policies.models import PromptTemplateVersion
     from policies.services import policy_import, prompt_version_compile
+    from runs.models import LabelingRun, LLMEndpoint, RunStatus
+    from runs.services.runs import VoterSpec, labeling_run_create, labeling_run_start
     from touchstone.celery import app
-    from touchstone.demo import demo_users_ensure
 
     demo_users_ensure()
     from django.contrib.auth import get_user_model

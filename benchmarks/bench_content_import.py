@@ -23,7 +23,7 @@ import django  # noqa: E402
 django.setup()
 from django.core.management import call_command  # noqa: E402
 
-from labeling.services.content import content_import  # noqa: E402
+from content.services.content import content_import  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -47,7 +47,8 @@ def build(state: Path) -> None:
     from benchdb import migrate_and_publish_harassment
     from django.utils import timezone
 
-    from labeling.models import ContentItem, HumanLabel, Labeler, Vendor
+    from content.models import ContentItem
+    from review.models import HumanLabel, Labeler, Vendor
 
     version = migrate_and_publish_harassment()
     vendors = [Vendor.objects.create(name=f"vendor-{v}") for v in range(3)]

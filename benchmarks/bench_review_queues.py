@@ -37,7 +37,7 @@ def setup(state: Path, url: str, token: str) -> None:
 
 
 def items(prefix: str) -> list[int]:
-    from labeling.models import ContentItem
+    from content.models import ContentItem
 
     rows = [ContentItem(source=prefix, external_id=str(i), content_sha256=f"{prefix}-{i}".ljust(64, "0")[:64],
                         parts={"text": f"{prefix} message {i}: you are all wrong about this, again and again"})
@@ -47,8 +47,8 @@ def items(prefix: str) -> list[int]:
 
 
 def timed_push(name: str) -> float:
-    from labeling.services.queues import review_queue_create, review_queue_push
     from policies.models import PolicyVersion
+    from review.services.queues import review_queue_create, review_queue_push
 
     queue = review_queue_create(name=name, policy_version=PolicyVersion.objects.get(), vendor_name="Bench BPO",
                                 overlap=1, image_slots=0)
@@ -62,10 +62,10 @@ def timed_push(name: str) -> float:
 
 def timed_raw_import(name: str) -> float:
     """The same payload a queue sends, straight through the SDK, nothing recorded."""
-    from labeling.lsconfig import label_config, task_data
-    from labeling.models import ContentItem
-    from labeling.services.queues import PUSH_BATCH, label_studio_client, queue_config_spec
+    from content.models import ContentItem
     from policies.models import PolicyVersion
+    from review.lsconfig import label_config, task_data
+    from review.services.queues import PUSH_BATCH, label_studio_client, queue_config_spec
 
     client = label_studio_client()
     spec = queue_config_spec(PolicyVersion.objects.get())
@@ -82,16 +82,16 @@ def timed_raw_import(name: str) -> float:
 
 def reconcile() -> tuple[float, float]:
     """Tasks imported with one annotation each (as if labeled), mapped to the queue, then synced."""
-    from labeling.lsconfig import annotation_result, task_data
-    from labeling.models import HumanLabel, ReviewTask
-    from labeling.services.queues import (
+    from policies.models import PolicyVersion
+    from review.lsconfig import annotation_result, task_data
+    from review.models import HumanLabel, ReviewTask
+    from review.services.queues import (
         label_studio_client,
         queue_config_spec,
         review_queue_create,
         review_queue_push,
         review_queue_sync,
     )
-    from policies.models import PolicyVersion
 
     version = PolicyVersion.objects.get()
     queue = review_queue_create(name="reconcile", policy_version=version, vendor_name="Bench BPO", overlap=1,
@@ -120,7 +120,7 @@ def reconcile() -> tuple[float, float]:
 
 
 def main() -> None:
-    from touchstone import devstack
+    from demo import devstack
 
     account = devstack.LabelStudioAccount(*ACCOUNT)
     state_root = ROOT / ".state" / "bench"

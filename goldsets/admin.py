@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from goldsets.models import GoldenItem, GoldenSet, GoldenSetVersion
+from touchstone.admin import ReadOnlyAdmin
 
 
 class VersionInline(admin.TabularInline):
@@ -69,7 +70,7 @@ class GoldenSetVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(GoldenItem)
-class GoldenItemAdmin(admin.ModelAdmin):
+class GoldenItemAdmin(ReadOnlyAdmin):
     list_display = ("external_id", "source", "gold_label", "decided_by", "version")
     list_filter = ("decided_by", "version__golden_set")
     list_select_related = ("version__golden_set",)
@@ -77,12 +78,3 @@ class GoldenItemAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -23,10 +23,9 @@ import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import connection
 
-from goldsets.db import raw_rows
 from goldsets.freeze import Digest, canonical_line, pseudonym
 from goldsets.models import GoldenItem, GoldenSetVersion, GoldenSetVersionStatus
-from labeling.models import Labeler
+from touchstone.db import raw_rows
 from touchstone.errors import ApplicationError, InvalidStateTransition
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -116,16 +115,19 @@ def goldset_version_verify(*, version: GoldenSetVersion) -> str:
 
 
 def labeler_renamer(version: GoldenSetVersion, *, raw_ids: bool = False) -> Callable[[dict], str]:
-    """How a stored label's labeler is shown: its pseudonym in this golden set, or the raw id."""
+    """How a stored label's labeler is shown: its pseudonym in this golden set (from the frozen
+    vendor and id alone, so an export reads nothing but the version), or the raw id."""
     if raw_ids:
         return operator.itemgetter("labeler")
     key = version.golden_set.pseudonym_key
-    aliases = {pk: pseudonym(key, vendor, external_id)
-               for pk, vendor, external_id in Labeler.objects.values_list("pk", "vendor__name", "external_id")}
+    aliases: dict[tuple[str, str], str] = {}
 
     def rename(label: dict) -> str:
-        alias = aliases.get(label["labeler_id"])
-        return alias if alias is not None else pseudonym(key, label["vendor"], label["labeler"])
+        who = (label["vendor"], label["labeler"])
+        alias = aliases.get(who)
+        if alias is None:
+            alias = aliases[who] = pseudonym(key, *who)
+        return alias
 
     return rename
 

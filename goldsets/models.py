@@ -136,7 +136,7 @@ class GoldenItem(models.Model):
 
     version = models.ForeignKey(GoldenSetVersion, on_delete=models.CASCADE, related_name="items")
     position = models.PositiveIntegerField(help_text="Order in the version: by (source, external id).")
-    item = models.ForeignKey("labeling.ContentItem", on_delete=models.PROTECT, related_name="+")
+    item = models.ForeignKey("content.ContentItem", on_delete=models.PROTECT, related_name="+")
     source = models.CharField(max_length=100)
     external_id = models.CharField(max_length=255)
     content_sha256 = models.CharField(max_length=64)

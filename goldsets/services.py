@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,23 +14,20 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from goldsets.db import iso_utc, json_text, raw_rows
+from content.selectors import ItemKey, content_item_keys, content_item_snapshots
 from goldsets.freeze import Digest, FreezeRule, canonical_line, decide_gold, item_order_key, pseudonym
 from goldsets.models import DecidedBy, GoldenItem, GoldenSet, GoldenSetVersion, GoldenSetVersionStatus
-from goldsets.stats import accuracy_against_gold, agreement_summary
-from labeling.models import (
-    ContentItem,
-    DecisionOutcome,
-    HumanLabel,
-    HumanLabelRole,
-    ItemDecision,
-    Judgement,
-    Labeler,
-    ReviewQueue,
-)
 from policies.models import PolicyVersion
+from review.models import HumanLabelRole
+from review.selectors import LabelerName, human_labels_by_item, labeler_names, review_queue_names
+from review.services.quality import hidden_gold_add
+from runs.models import DecisionOutcome
+from runs.selectors import item_decisions_under_policy_version, voter_judgements_under_policy_version
+from stats import accuracy_against_gold, agreement_summary
 from touchstone.audit import audit_event_record
-from touchstone.errors import ApplicationError, InvalidStateTransition, LocatedError
+from touchstone.db import iso_utc
+from touchstone.errors import ApplicationError, InvalidStateTransition, LocatedError, PermissionDenied
+from touchstone.tasks import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +42,18 @@ class NothingToFreeze(ApplicationError):
 
 @transaction.atomic(durable=True)
 def goldset_version_freeze_request(*, name: str, policy_version: PolicyVersion, rule: FreezeRule,
-                                   changelog: str = "", description: str = "",
+                                   changelog: str = "", description: str = "", on_worker: bool = False,
                                    acting_user: AbstractBaseUser | None = None) -> GoldenSetVersion:
-    """Create the golden set ``name`` if needed and a building version to freeze.
+    """Create the golden set ``name`` if needed and a building version to freeze; with
+    ``on_worker`` the freeze is sent to the ``freeze`` queue when the transaction commits
+    (otherwise the caller builds it with ``goldset_version_build``).
 
-    Raises LocatedError when the set exists for another policy.
+    Raises PermissionDenied when ``acting_user`` may not freeze golden sets, LocatedError when
+    the set exists for another policy.
     """
+    if acting_user is not None and not acting_user.has_perm("goldsets.freeze_goldenset"):
+        raise PermissionDenied(f"{acting_user.get_username()} may not freeze golden sets "
+                               "(needs the goldsets.freeze_goldenset permission)")
     golden_set, created = GoldenSet.objects.get_or_create(
         name=name, defaults={"policy": policy_version.policy, "description": description, "created_by": acting_user})
     if golden_set.policy_id != policy_version.policy_id:
@@ -63,7 +66,10 @@ def goldset_version_freeze_request(*, name: str, policy_version: PolicyVersion, 
                                               freeze_rule=rule.as_dict(), changelog=changelog,
                                               created_by=acting_user)
     audit_event_record(actor=acting_user, event_type="goldset.freeze_requested", obj=version,
-                       details={"rule": rule.as_dict(), "policy_version": str(policy_version)})
+                       details={"rule": rule.as_dict(), "policy_version": str(policy_version),
+                                "on_worker": on_worker})
+    if on_worker:
+        enqueue_on_commit("goldsets.tasks.freeze_golden_set_version", version.pk)
     return version
 
 
@@ -75,33 +81,12 @@ class _Included:
     queues: tuple[int, ...] = ()  # review queues the labels came through
 
 
-def _labels_by_item(policy_version: PolicyVersion) -> Iterator[tuple[int, list[tuple]]]:
-    """Stream the policy version's human labels grouped by item, in item order."""
-    rows = raw_rows("SELECT item_id, labeler_id, role, label, is_valid, labeled_at, queue_id "
-                    f"FROM {HumanLabel._meta.db_table} "
-                    "WHERE policy_version_id = %s ORDER BY item_id, labeler_id, role", [policy_version.pk])
-    current, group = None, []
-    for row in rows:
-        if row[0] != current and group:
-            yield current, group
-            group = []
-        current = row[0]
-        group.append(row)
-    if group:
-        yield current, group
-
-
 def _llm_decisions(policy_version: PolicyVersion) -> dict[int, dict]:
     """The newest LLM decision per item under this policy version's prompts."""
-    decisions: dict[int, dict] = {}
-    rows = (ItemDecision.objects.filter(run__prompt_version__policy_version=policy_version)
-            .order_by("item_id", "created_at")
-            .values_list("item_id", "run_id", "run__name", "run__prompt_version__sha256", "outcome", "reason",
-                         "label", "confidence", "votes").iterator(chunk_size=10_000))
-    for item_id, run_id, run_name, prompt_sha, outcome, reason, label, confidence, votes in rows:
-        decisions[item_id] = {"run_id": run_id, "run": run_name, "prompt_version": prompt_sha, "outcome": outcome,
-                              "reason": reason, "label": label, "confidence": confidence, "votes": votes}
-    return decisions
+    return {row.item_id: {"run_id": row.run_id, "run": row.run_name, "prompt_version": row.prompt_version_sha256,
+                          "outcome": row.outcome, "reason": row.reason, "label": row.label,
+                          "confidence": row.confidence, "votes": row.votes}
+            for row in item_decisions_under_policy_version(policy_version_id=policy_version.pk)}
 
 
 def _select(policy_version: PolicyVersion, rule: FreezeRule, taxonomy: set[str],
@@ -109,19 +94,19 @@ def _select(policy_version: PolicyVersion, rule: FreezeRule, taxonomy: set[str],
     included: dict[int, _Included] = {}
     excluded: Counter = Counter()
     labelled: set[int] = set()
-    for item_id, rows in _labels_by_item(policy_version):
+    for item_id, rows in human_labels_by_item(policy_version_id=policy_version.pk):
         labelled.add(item_id)
-        valid = [r for r in rows if r[4] and r[3] in taxonomy]
+        valid = [r for r in rows if r.is_valid and r.label in taxonomy]
         excluded["invalid_labels_ignored"] += len(rows) - len(valid)
-        review = [r[3] for r in valid if r[2] == HumanLabelRole.REVIEW]
-        adjudicated = next((r[3] for r in valid if r[2] == HumanLabelRole.ADJUDICATION), None)
+        review = [r.label for r in valid if r.role == HumanLabelRole.REVIEW]
+        adjudicated = next((r.label for r in valid if r.role == HumanLabelRole.ADJUDICATION), None)
         decision = decide_gold(review, adjudicated, rule)
         if decision.gold_label is None:
             excluded[decision.excluded_because] += 1
             continue
         included[item_id] = _Included(decision.gold_label, decision.decided_by,
-                                      [(r[1], r[2], r[3], iso_utc(r[5])) for r in valid],
-                                      tuple(sorted({r[6] for r in valid if r[6] is not None})))
+                                      [(r.labeler_id, r.role, r.label, iso_utc(r.labeled_at)) for r in valid],
+                                      tuple(sorted({r.queue_id for r in valid if r.queue_id is not None})))
     for item_id, decision in llm.items():
         if item_id in labelled or decision["outcome"] != DecisionOutcome.AUTO_ACCEPTED:
             continue
@@ -134,23 +119,13 @@ def _select(policy_version: PolicyVersion, rule: FreezeRule, taxonomy: set[str],
     return included, excluded
 
 
-def _item_keys(item_ids: list[int]) -> list[tuple[str, str, int]]:
-    keys = []
-    for start in range(0, len(item_ids), ID_CHUNK):
-        chunk = item_ids[start:start + ID_CHUNK]
-        keys += [(s, e, pk) for pk, s, e in
-                 ContentItem.objects.filter(pk__in=chunk).values_list("pk", "source", "external_id")]
-    keys.sort(key=lambda key: item_order_key(key[0], key[1]))
-    return keys
-
-
-def _labeler_names() -> dict[int, tuple[str, str]]:
-    return {pk: (vendor, external_id) for pk, vendor, external_id in
-            Labeler.objects.values_list("pk", "vendor__name", "external_id")}
+def _item_keys(item_ids: list[int]) -> list[ItemKey]:
+    """The items' keys in digest order."""
+    return sorted(content_item_keys(item_ids=item_ids), key=lambda key: item_order_key(key.source, key.external_id))
 
 
 def _statistics(*, version: GoldenSetVersion, included: dict[int, _Included], taxonomy: list[str],
-                names: dict[int, tuple[str, str]]) -> dict:
+                names: dict[int, LabelerName]) -> dict:
     key = version.golden_set.pseudonym_key
     aliases = {pk: pseudonym(key, vendor, labeler) for pk, (vendor, labeler) in names.items()}
     alias = aliases.__getitem__
@@ -163,8 +138,8 @@ def _statistics(*, version: GoldenSetVersion, included: dict[int, _Included], ta
     reviews = [(pk, item_id, label) for item_id, entry in included.items()
                for pk, role, label, _ in entry.labels if role == HumanLabelRole.REVIEW]
     by_labeler = accuracy_against_gold(((alias(pk), i, label) for pk, i, label in reviews), gold, taxonomy)
-    by_vendor = accuracy_against_gold(((names[pk][0], i, label) for pk, i, label in reviews), gold, taxonomy)
-    vendors = {alias(pk): names[pk][0] for pk, _, _ in reviews}
+    by_vendor = accuracy_against_gold(((names[pk].vendor, i, label) for pk, i, label in reviews), gold, taxonomy)
+    vendors = {alias(pk): names[pk].vendor for pk, _, _ in reviews}
     stats["labelers"] = sorted(
         ({"labeler": name, "vendor": vendors[name], **row, "kappa": row["kappa"].as_dict()}
          for name, row in by_labeler.items()), key=lambda row: row["labeler"])
@@ -175,11 +150,8 @@ def _statistics(*, version: GoldenSetVersion, included: dict[int, _Included], ta
 
 
 def _llm_voter_accuracy(policy_version: PolicyVersion, gold: dict[int, str], taxonomy: list[str]) -> list[dict]:
-    rows = (Judgement.objects.filter(run__prompt_version__policy_version=policy_version, status="ok")
-            .values_list("run__name", "voter__position", "voter__model", "item_id", "label")
-            .iterator(chunk_size=10_000))
-    ratings = ((f"{run} #{position} {model}", item_id, label) for run, position, model, item_id, label in rows)
-    scores = accuracy_against_gold(ratings, gold, taxonomy)
+    scores = accuracy_against_gold(voter_judgements_under_policy_version(policy_version_id=policy_version.pk),
+                                   gold, taxonomy)
     return sorted(({"voter": name, **row, "kappa": row["kappa"].as_dict()} for name, row in scores.items()),
                   key=lambda row: row["voter"])
 
@@ -212,46 +184,43 @@ GOLDEN_ITEM_COLUMNS = ("version_id", "position", "item_id", "source", "external_
 JSON_COLUMNS = {"parts", "metadata", "labels", "llm", "lineage"}
 
 
-def _write_items(*, version: GoldenSetVersion, keys: list[tuple[str, str, int]], included: dict[int, _Included],
-                 llm: dict[int, dict], names: dict[int, tuple[str, str]],
+def _write_items(*, version: GoldenSetVersion, keys: list[ItemKey], included: dict[int, _Included],
+                 llm: dict[int, dict], names: dict[int, LabelerName],
                  on_progress: Callable[[int, int], None] | None) -> Digest:
     """Runs inside the freeze's transaction: snapshot the items in digest order with plain
     INSERTs (JSON passed through as text), feeding the digest as it goes."""
     cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    queue_names = dict(ReviewQueue.objects.values_list("pk", "name"))
+    queue_names = review_queue_names()
     placeholders = ", ".join(f"%s{cast}" if column in JSON_COLUMNS else "%s" for column in GOLDEN_ITEM_COLUMNS)
     insert = (f"INSERT INTO {GoldenItem._meta.db_table} ({', '.join(GOLDEN_ITEM_COLUMNS)}) "
               f"VALUES ({placeholders})")
-    content = ContentItem._meta.db_table
     policy_version = str(version.policy_version)
     digest = Digest()
     for start in range(0, len(keys), ID_CHUNK):
         chunk = keys[start:start + ID_CHUNK]
-        ids = [pk for _, _, pk in chunk]
-        stored = {row[0]: row[1:] for row in raw_rows(
-            f"SELECT id, parts, metadata, content_sha256 FROM {content} WHERE id IN ({', '.join(['%s'] * len(ids))})",
-            ids)}
+        stored = content_item_snapshots(item_ids=[pk for _, _, pk in chunk])
         rows = []
         for offset, (source, external_id, pk) in enumerate(chunk):
             parts, metadata, content_sha256 = stored[pk]
             entry = included[pk]
             # Stored in digest order, so that verifying an export needs no sort.
-            ordered = sorted(entry.labels, key=lambda e: (names[e[0]][0], e[1], e[2], names[e[0]][1], e[3]))
-            labels = [{"labeler_id": labeler_pk, "labeler": names[labeler_pk][1], "vendor": names[labeler_pk][0],
-                       "role": role, "label": label, "labeled_at": labeled_at}
+            ordered = sorted(entry.labels,
+                             key=lambda e: (names[e[0]].vendor, e[1], e[2], names[e[0]].external_id, e[3]))
+            labels = [{"labeler_id": labeler_pk, "labeler": names[labeler_pk].external_id,
+                       "vendor": names[labeler_pk].vendor, "role": role, "label": label, "labeled_at": labeled_at}
                       for labeler_pk, role, label, labeled_at in ordered]
             decision = llm.get(pk)
             lineage = {"policy_version": policy_version,
                        "prompt_version": decision["prompt_version"] if decision else None,
                        "run": decision["run"] if decision else None,
                        "queues": sorted(queue_names[q] for q in entry.queues)}
-            rows.append((version.pk, start + offset, pk, source, external_id, content_sha256, json_text(parts),
-                         json_text(metadata), entry.gold_label, entry.decided_by, orjson.dumps(labels).decode(),
+            rows.append((version.pk, start + offset, pk, source, external_id, content_sha256, parts,
+                         metadata, entry.gold_label, entry.decided_by, orjson.dumps(labels).decode(),
                          orjson.dumps(decision).decode() if decision else None, orjson.dumps(lineage).decode()))
             digest.add(canonical_line(
                 source=source, external_id=external_id, content_sha256=content_sha256,
                 gold_label=entry.gold_label, decided_by=entry.decided_by,
-                labels=[(names[labeler_pk][0], role, label) for labeler_pk, role, label, _ in entry.labels]))
+                labels=[(names[labeler_pk].vendor, role, label) for labeler_pk, role, label, _ in entry.labels]))
         with connection.cursor() as cursor:
             cursor.executemany(insert, rows)
         if on_progress:
@@ -274,7 +243,7 @@ def _build(*, version_id: int, on_progress: Callable[[int, int], None] | None) -
         reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(excluded.items())) or "no labelled items"
         raise NothingToFreeze(f"No item of {policy_version} qualifies for {version.golden_set.name} under "
                               f"{rule.as_dict()} (left out: {reasons}).")
-    names = _labeler_names()
+    names = labeler_names()
     keys = _item_keys(list(included))
     digest = _write_items(version=version, keys=keys, included=included, llm=llm, names=names,
                           on_progress=on_progress)
@@ -315,16 +284,31 @@ def goldset_freeze_watchdog(*, stale_after_seconds: float) -> list[int]:
 
 
 def goldset_version_stats_compute(*, version: GoldenSetVersion) -> dict:
-    """Recompute a frozen version's statistics from its frozen items (the stored ones are
-    computed the same way at freeze time); reads only."""
+    """Recompute a frozen version's statistics from its frozen items alone (the stored ones are
+    computed the same way at freeze time); reads only, and nothing outside the version."""
     included: dict[int, _Included] = {}
+    names: dict[int, LabelerName] = {}
     rows = (GoldenItem.objects.filter(version=version).order_by("position")
             .values_list("item_id", "gold_label", "decided_by", "labels").iterator(chunk_size=10_000))
     for item_id, gold_label, decided_by, labels in rows:
         included[item_id] = _Included(gold_label, decided_by, [
             (label["labeler_id"], label["role"], label["label"], label["labeled_at"]) for label in labels])
+        for label in labels:
+            names[label["labeler_id"]] = LabelerName(label["vendor"], label["labeler"])
     taxonomy = list(version.policy_version.labels.order_by("position", "pk").values_list("key", flat=True))
-    return _statistics(version=version, included=included, taxonomy=taxonomy, names=_labeler_names())
+    return _statistics(version=version, included=included, taxonomy=taxonomy, names=names)
 
 
 __all__ = ["NothingToFreeze", "goldset_version_build", "goldset_version_freeze_request"]
+
+
+def goldset_version_hidden_gold_add(*, version: GoldenSetVersion,
+                                    acting_user: AbstractBaseUser | None = None) -> int:
+    """Every human-decided item of a frozen version becomes hidden gold for its policy
+    version's vendor review queues (items auto-accepted from LLM votes are not gold for people).
+    Returns how many were added; items that are gold already are left as they are."""
+    if version.status != GoldenSetVersionStatus.FROZEN:
+        raise InvalidStateTransition(f"{version} is {version.status}: only a frozen version is gold")
+    labels = version.items.exclude(decided_by=DecidedBy.LLM_AUTO_ACCEPTED).values_list("item_id", "gold_label")
+    return hidden_gold_add(policy_version=version.policy_version, labels=labels,
+                           origin_detail=f"{version.golden_set.name} v{version.number}", acting_user=acting_user)

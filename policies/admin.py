@@ -12,10 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from policies.compiler import (
-    ModelSettings,
-    validate_template,
-)
+from policies.compiler import ModelSettings, TemplateSpec, validate_template
 from policies.models import (
     Policy,
     PolicyExample,
@@ -47,6 +44,7 @@ from policies.services import (
     prompt_template_version_create,
     prompt_version_compile,
 )
+from touchstone.admin import ReadOnlyAdmin
 from touchstone.audit import audit_event_record
 from touchstone.errors import ApplicationError
 
@@ -332,8 +330,6 @@ class PromptTemplateVersionForm(forms.ModelForm):
         fields = ("template", "body", "note")
 
     def clean_body(self) -> str:
-        from policies.compiler import TemplateSpec
-
         body = self.cleaned_data["body"]
         problems = validate_template(TemplateSpec(key="new", version=0, body=body))
         if problems:
@@ -366,7 +362,7 @@ class PromptTemplateVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(PromptVersion)
-class PromptVersionAdmin(admin.ModelAdmin):
+class PromptVersionAdmin(ReadOnlyAdmin):
     list_display = ("short_sha", "policy_version", "template_version", "model", "token_count",
                     "simulated", "first_used_at", "created_at")
     list_filter = ("model", "template_version__template")
@@ -380,12 +376,3 @@ class PromptVersionAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="simulator model")
     def simulated(self, obj: PromptVersion) -> bool:
         return obj.is_simulated
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -15,10 +15,12 @@ from policies.compiler import (
     ModelSettings,
     PolicySpec,
     RuleSpec,
+    TemplateSpec,
     compile_prompt,
     render_user_message,
 )
 from policies.models import Policy, PolicyVersion, PolicyVersionStatus, PromptTemplateVersion, PromptVersion
+from policies.policyfile import format_policy_file
 from policies.preview_items import PreviewItem
 from policies.tokens import token_counter_for
 from touchstone.errors import NotFound
@@ -118,8 +120,6 @@ def policy_version_diff(*, version: PolicyVersion, other: PolicyVersion,
                         template_version: PromptTemplateVersion | None) -> VersionDiff:
     """Side-by-side HTML diffs of two versions: the policy file, and the system prompt that
     ``template_version`` renders for each (compiled in memory, nothing stored)."""
-    from policies.services import policy_export, template_spec
-
     differ = difflib.HtmlDiff(wrapcolumn=70)
     left, right = policy_export(version=other), policy_export(version=version)
     policy_html = differ.make_table(left.splitlines(), right.splitlines(), str(other), str(version),
@@ -137,3 +137,24 @@ def policy_version_diff(*, version: PolicyVersion, other: PolicyVersion,
                                         f"{other} · {template_version}", f"{version} · {template_version}",
                                         context=True, numlines=3)
     return VersionDiff(policy_diff_html=policy_html, policy_changed=left != right, prompt_diff_html=prompt_html)
+
+
+def policy_export(*, version: PolicyVersion) -> str:
+    """The version as a policy file (the format ``policy import`` reads)."""
+    return format_policy_file(policy_version_spec(version))
+
+
+def template_spec(template_version: PromptTemplateVersion) -> TemplateSpec:
+    return TemplateSpec(key=template_version.template.key, version=template_version.number,
+                        body=template_version.body)
+
+
+def policy_version_for_labels(ref: str) -> PolicyVersion:
+    """``SLUG@N``, or the published version of ``SLUG``. Raises NotFound."""
+    if "@" in ref:
+        return policy_version_get_by_ref(ref)
+    version = policy_version_get_by_ref(ref)
+    published = policy_version_published(policy=version.policy)
+    if published is None:
+        raise NotFound(f"Policy {ref!r} has no published version; name one as {ref}@N.")
+    return published

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.contrib.auth.models import AbstractBaseUser, Group, Permission
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -34,11 +34,12 @@ from policies.models import (
     PromptVersion,
     TemplateFormat,
 )
-from policies.policyfile import PolicyFileError, format_policy_file, parse_policy_file
+from policies.policyfile import PolicyFileError, parse_policy_file
 from policies.selectors import (
     policy_version_published,
     policy_version_spec,
     prompt_template_version_latest_list,
+    template_spec,
 )
 from policies.tokens import token_counter_for
 from touchstone.audit import audit_event_record
@@ -61,39 +62,6 @@ BUILTIN_TEMPLATES = {
                         "Numbered unsafe-content categories in the style of Llama-Guard-type models."),
 }
 
-ROLE_PERMISSIONS: dict[str, list[str]] = {
-    "policy author": [
-        "policies.view_policy", "policies.add_policy", "policies.change_policy",
-        "policies.view_policyversion", "policies.add_policyversion", "policies.change_policyversion",
-        "policies.delete_policyversion",
-        *(f"policies.{verb}_{model}" for model in ("policylabel", "policyrule", "policyexample")
-          for verb in ("view", "add", "change", "delete")),
-        "policies.view_prompttemplate", "policies.view_prompttemplateversion",
-        "policies.view_promptversion", "policies.add_promptversion", "touchstone.view_auditevent",
-    ],
-    "policy approver": [
-        "policies.view_policy", "policies.view_policyversion", "policies.publish_policyversion",
-        "policies.view_policylabel", "policies.view_policyrule", "policies.view_policyexample",
-        "policies.view_prompttemplate", "policies.view_prompttemplateversion",
-        "policies.view_promptversion", "policies.add_promptversion", "touchstone.view_auditevent",
-    ],
-    "labeling ops": [
-        "policies.view_policy", "policies.view_policyversion", "policies.view_promptversion",
-        "policies.view_prompttemplate", "policies.view_prompttemplateversion",
-        "touchstone.view_auditevent", "labeling.view_contentitem", "labeling.view_contentimport",
-        "labeling.view_sample", "labeling.add_sample", "labeling.view_llmendpoint", "labeling.add_llmendpoint",
-        "labeling.change_llmendpoint", "labeling.view_labelingrun", "labeling.change_labelingrun",
-        "labeling.view_judgement", "labeling.view_itemdecision", "labeling.view_vendor", "labeling.add_vendor",
-        "labeling.change_vendor", "labeling.view_labeler", "labeling.change_labeler", "labeling.view_humanlabel",
-        "labeling.view_labelimport", "goldsets.view_goldenset", "goldsets.add_goldenset",
-        "goldsets.change_goldenset", "goldsets.freeze_goldenset", "goldsets.view_raw_labeler_ids",
-        "goldsets.view_goldensetversion", "goldsets.view_goldenitem",
-    ],
-    "pipeline": ["policies.view_policy", "policies.view_policyversion", "policies.view_promptversion",
-                 "goldsets.view_goldenset", "goldsets.view_goldensetversion", "goldsets.view_goldenitem"],
-}
-
-
 class PolicyCompileError(ApplicationError):
     code = "policy_compile_error"
 
@@ -107,21 +75,7 @@ class MakerCheckerViolation(PermissionDenied):
     code = "maker_checker_violation"
 
 
-# --- roles and built-in templates (run after every migrate) -----------------------------------
-
-def role_groups_grant_permissions() -> None:
-    """Give each role group exactly its permissions. Idempotent."""
-    for group_name, perms in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        wanted = []
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            found = list(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
-            if not found:  # a typo or a renamed model must not silently shrink a role
-                raise LookupError(f"role {group_name!r}: no permission {perm!r}")
-            wanted.extend(found)
-        group.permissions.set(wanted)
-
+# --- built-in templates (run after every migrate) ----------------------------------------------
 
 def prompt_templates_sync() -> list[PromptTemplateVersion]:
     """Make the built-in templates' newest versions match the files; new text, new version."""
@@ -336,16 +290,7 @@ def policy_import(*, text: str, path: str, acting_user: AbstractBaseUser) -> Pol
     return PolicyImportResult(version=version, created=True)
 
 
-def policy_export(*, version: PolicyVersion) -> str:
-    return format_policy_file(policy_version_spec(version))
-
-
 # --- prompt versions ----------------------------------------------------------------------------
-
-def template_spec(template_version: PromptTemplateVersion) -> TemplateSpec:
-    return TemplateSpec(key=template_version.template.key, version=template_version.number,
-                        body=template_version.body)
-
 
 def prompt_version_compile(*, policy_version: PolicyVersion, template_version: PromptTemplateVersion,
                            settings: ModelSettings, acting_user: AbstractBaseUser | None

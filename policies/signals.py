@@ -1,23 +1,11 @@
-"""After every migrate: give the role groups their permissions and sync built-in templates.
-
-Permissions only exist after ``post_migrate``, so a data migration cannot grant them on a
-fresh database; this handler is idempotent.
-"""
+"""After every migrate: make the built-in prompt templates match their files (idempotent)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from policies.services import prompt_templates_sync
+
 
 def after_migrate(**kwargs: Any) -> None:
-    from django.apps import apps
-    from django.contrib.auth.management import create_permissions
-
-    from policies.services import prompt_templates_sync, role_groups_grant_permissions
-
-    # post_migrate reaches apps in INSTALLED_APPS order, so apps listed after this one have
-    # no permissions yet: create them all first (idempotent), then grant.
-    for app_config in apps.get_app_configs():
-        create_permissions(app_config, verbosity=0)
-    role_groups_grant_permissions()
     prompt_templates_sync()

@@ -11,10 +11,10 @@ from django.db import OperationalError
 from policies.compiler import ModelSettings
 from policies.models import PolicyVersion
 from policies.services import prompt_version_compile_all
+from touchstone.retry import TASK_RETRY
 
 
-@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True,
-             retry_jitter=True, max_retries=5)
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), max_retries=5, **TASK_RETRY)
 def prompt_version_compile_all_task(policy_version_id: int, settings: dict[str, Any],
                                     acting_user_id: int | None = None) -> list[str]:
     """Compile a policy version with every template. Idempotent: prompts are content-addressed."""

@@ -9,6 +9,9 @@ bash scripts/ensure_chromium.sh
 export TOUCHSTONE_STATE_DIR="${TOUCHSTONE_STATE_DIR:-$PWD/.state/test}"
 mkdir -p "$TOUCHSTONE_STATE_DIR"
 
+echo "=== layer contracts (import-linter)"
+.venv/bin/lint-imports
+
 echo "=== suite on SQLite"
 env -u DATABASE_URL "$VPY" -m pytest "$@"
 

@@ -7,15 +7,10 @@ from touchstone.api_tokens import api_token_create, api_token_revoke
 from touchstone.models import ApiToken, AuditEvent
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "actor", "event_type", "object_type", "object_repr")
-    list_filter = ("event_type", "object_type")
-    search_fields = ("object_repr", "object_id", "actor__username")
-    date_hierarchy = "created_at"
-    list_select_related = ("actor",)
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Imported, recorded or frozen things: shown, never added, changed or deleted here."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -23,6 +18,15 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor", "event_type", "object_type", "object_repr")
+    list_filter = ("event_type", "object_type")
+    search_fields = ("object_repr", "object_id", "actor__username")
+    date_hierarchy = "created_at"
+    list_select_related = ("actor",)
 
 
 @admin.register(ApiToken)

@@ -28,8 +28,8 @@ app.conf.update(
     task_queues=[Queue(name) for name in QUEUES],
     # Routing by task-name prefix keeps each app's tasks on the queue of their kind.
     task_routes={
-        "labeling.tasks.llm_*": {"queue": "llm"},
-        "labeling.tasks.sync_*": {"queue": "sync"},
+        "runs.tasks.llm_*": {"queue": "llm"},
+        "review.tasks.sync_*": {"queue": "sync"},
         "goldsets.tasks.freeze_*": {"queue": "freeze"},
     },
     broker_connection_retry_on_startup=True,
@@ -39,9 +39,9 @@ app.conf.update(
     worker_hijack_root_logger=False,
     # A run whose workers went quiet (a crash, a lost message) has its pending work re-queued.
     beat_schedule={
-        "llm-runs-watchdog": {"task": "labeling.tasks.llm_runs_watchdog", "schedule": 120.0,
+        "llm-runs-watchdog": {"task": "runs.tasks.llm_runs_watchdog", "schedule": 120.0,
                               "kwargs": {"stale_after_seconds": 300}},
-        "review-queues-reconcile": {"task": "labeling.tasks.sync_review_queues", "schedule": 300.0},
+        "review-queues-reconcile": {"task": "review.tasks.sync_review_queues", "schedule": 300.0},
         # Past the task hard time limit (30 min), a building freeze can only be a lost one.
         "goldset-freeze-watchdog": {"task": "goldsets.tasks.freeze_watchdog", "schedule": 600.0,
                                     "kwargs": {"stale_after_seconds": 3600}},

@@ -72,8 +72,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "touchstone",
     "policies",
-    "labeling",
+    "content",
+    "runs",
+    "review",
     "goldsets",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -29,7 +28,7 @@ from goldsets.selectors import (
 )
 from goldsets.services import goldset_version_freeze_request
 from goldsets.views import export_response
-from labeling.selectors import policy_version_for_labels
+from policies.selectors import policy_version_for_labels
 from touchstone.errors import NotFound
 
 
@@ -130,17 +129,13 @@ class FreezeApi(GoldenSetApi):
     @extend_schema(request=out.FreezeInputSerializer, responses={202: out.FreezeSerializer},
                    summary="Freeze a new version on the freeze queue (write scope)")
     def post(self, request: Request, name: str) -> Response:
-        from goldsets.tasks import freeze_golden_set_version
-
-        _require(request, "goldsets.freeze_goldenset")
         data = out.FreezeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         rule = FreezeRule(min_labels=data.validated_data["min_labels"], rule=data.validated_data["rule"],
                           include_llm_only=data.validated_data["include_llm_only"])
         version = goldset_version_freeze_request(
             name=name, policy_version=policy_version_for_labels(data.validated_data["policy"]), rule=rule,
-            changelog=data.validated_data["changelog"], acting_user=request.user)
-        transaction.on_commit(lambda: freeze_golden_set_version.delay(version.pk))
+            changelog=data.validated_data["changelog"], on_worker=True, acting_user=request.user)
         return Response(out.FreezeSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -14,9 +14,10 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from conftest import LABEL_STUDIO_ACCOUNT
-from labeling.models import ContentImage, ContentItem, ReviewTask
-from labeling.services.queues import review_queue_create, review_queue_push
+from content.models import ContentImage, ContentItem
 from policies.services import policy_import, policy_version_publish, policy_version_submit
+from review.models import ReviewTask
+from review.services.queues import review_queue_create, review_queue_push
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

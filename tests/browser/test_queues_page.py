@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from labeling.models import ContentItem, HiddenGoldItem, HumanLabel, Labeler, ReviewQueue, ReviewTask, Vendor
+from content.models import ContentItem
+from review.models import HiddenGoldItem, HumanLabel, Labeler, ReviewQueue, ReviewTask, Vendor
 from tests.browser.conftest import admin_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

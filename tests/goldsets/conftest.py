@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from labeling.models import ContentItem, HumanLabel, Labeler, Vendor
+from content.models import ContentItem
+from review.models import HumanLabel, Labeler, Vendor
 
 TAXONOMY = ["not_harassment", "insult", "hate_harassment", "sexual_harassment", "threat"]
 

@@ -110,8 +110,8 @@ def test_export_imported_into_an_empty_database_freezes_to_the_same_digest(publi
 
     with connection.cursor() as cursor:  # empty the database of everything the export holds
         for table in ("goldsets_goldenitem", "goldsets_goldensetversion", "goldsets_goldenset_owners",
-                      "goldsets_goldenset", "labeling_humanlabel", "labeling_labeler", "labeling_vendor",
-                      "labeling_contentitem"):
+                      "goldsets_goldenset", "review_humanlabel", "review_labeler", "review_vendor",
+                      "content_contentitem"):
             cursor.execute(f"DELETE FROM {table}")
 
     call_command("content", "import", str(export), "--source", "rt", **quiet)

@@ -187,7 +187,8 @@ def test_watchdog_fails_only_stale_building_freezes(labelled, published):
 
 
 def test_an_ordered_taxonomy_adds_ordinal_alpha(author, approver, harassment_text):
-    from policies.services import policy_export, policy_import, policy_version_publish, policy_version_submit
+    from policies.selectors import policy_export
+    from policies.services import policy_import, policy_version_publish, policy_version_submit
 
     text = harassment_text.replace("title:", "ordered_labels: true\ntitle:", 1)
     version = policy_import(text=text, path="severity.md", acting_user=author).version

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from touchstone import devstack
+from demo import devstack
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> No
 
         children = psutil.Process(demo.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
-        assert "redis-server" in names and "celery" in names and "labeling.simulator" in names
+        assert "redis-server" in names and "celery" in names and "simulator" in names
         assert "label-studio" in names
         os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C does to the foreground process group
         assert demo.wait(timeout=60) == 0, log.read_text()

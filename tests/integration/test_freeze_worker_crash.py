@@ -10,13 +10,14 @@ import time
 import pytest
 from django.utils import timezone
 
+from content.models import ContentItem
+from demo import devstack
 from goldsets.exports import goldset_version_verify
 from goldsets.freeze import FreezeRule
 from goldsets.models import GoldenItem, GoldenSetVersion
 from goldsets.services import goldset_freeze_watchdog, goldset_version_freeze_request
 from goldsets.tasks import freeze_golden_set_version
-from labeling.models import ContentItem, HumanLabel, Labeler, Vendor
-from touchstone import devstack
+from review.models import HumanLabel, Labeler, Vendor
 
 pytestmark = pytest.mark.integration
 ITEMS = 30_000  # the freeze writes them in 15 chunks: time to kill it after the first

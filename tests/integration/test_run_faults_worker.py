@@ -7,14 +7,15 @@ import time
 
 import pytest
 
-from labeling.models import ContentItem, JudgementStatus, LabelingRun, LLMEndpoint, RunStatus
-from labeling.services.runs import VoterSpec, labeling_run_create, labeling_run_retry_failed, labeling_run_start
-from labeling.services.sampling import sample_create
-from labeling.simulator.engine import FAULT_KINDS, SimulatorConfig
-from labeling.simulator.server import serve_in_thread
+from content.models import ContentItem
+from content.services.sampling import sample_create
 from policies.compiler import ModelSettings
 from policies.models import PromptTemplateVersion
 from policies.services import prompt_version_compile
+from runs.models import JudgementStatus, LabelingRun, LLMEndpoint, RunStatus
+from runs.services.runs import VoterSpec, labeling_run_create, labeling_run_retry_failed, labeling_run_start
+from simulator.engine import FAULT_KINDS, SimulatorConfig
+from simulator.server import serve_in_thread
 
 pytestmark = pytest.mark.integration
 ITEMS = 40

@@ -9,15 +9,16 @@ import time
 
 import pytest
 
-from labeling.models import ContentItem, Judgement, LabelingRun, LLMEndpoint, RunStatus
-from labeling.services.runs import VoterSpec, labeling_run_create, labeling_run_start, labeling_run_watchdog
-from labeling.services.sampling import sample_create
-from labeling.simulator.engine import SimulatorConfig
-from labeling.simulator.server import serve_in_thread
+from content.models import ContentItem
+from content.services.sampling import sample_create
+from demo import devstack
 from policies.compiler import ModelSettings
 from policies.models import PromptTemplateVersion
 from policies.services import prompt_version_compile
-from touchstone import devstack
+from runs.models import Judgement, LabelingRun, LLMEndpoint, RunStatus
+from runs.services.runs import VoterSpec, labeling_run_create, labeling_run_start, labeling_run_watchdog
+from simulator.engine import SimulatorConfig
+from simulator.server import serve_in_thread
 
 pytestmark = pytest.mark.integration
 ITEMS, VOTERS = 60, 2

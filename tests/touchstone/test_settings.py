@@ -51,6 +51,6 @@ def test_celery_app_is_json_only_with_late_acks_and_queues_by_kind() -> None:
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1 and conf.task_time_limit > conf.task_soft_time_limit
     assert {q.name for q in conf.task_queues} == {"default", "llm", "sync", "freeze"}
-    assert app.amqp.router.route({}, "labeling.tasks.llm_judge_chunk")["queue"].name == "llm"
+    assert app.amqp.router.route({}, "runs.tasks.llm_judge_chunk")["queue"].name == "llm"
     assert app.amqp.router.route({}, "goldsets.tasks.freeze_version")["queue"].name == "freeze"
     assert app.amqp.router.route({}, "policies.tasks.prompt_version_compile_all_task")["queue"].name == "default"

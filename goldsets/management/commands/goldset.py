@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
 from goldsets.exports import FORMATS, goldset_version_export
 from goldsets.freeze import RULES, FreezeRule
@@ -20,8 +19,8 @@ from goldsets.selectors import (
     goldset_version_list,
     goldset_version_stats_document,
 )
-from goldsets.services import goldset_version_build, goldset_version_freeze_request
-from labeling.selectors import policy_version_for_labels
+from goldsets.services import goldset_version_build, goldset_version_freeze_request, goldset_version_hidden_gold_add
+from policies.selectors import policy_version_for_labels
 from touchstone.cli import acting_user, add_user_argument, application_errors_as_command_errors
 from touchstone.progress import progress_bar
 
@@ -69,23 +68,26 @@ class Command(BaseCommand):
         p.add_argument("--json", action="store_true")
         p.add_argument("--limit", type=int, default=20, help="items listed per kind (text output)")
         sub.add_parser("list", help="golden sets and their versions")
+        p = sub.add_parser("hidden-gold", help="make a frozen version's human-decided items hidden gold for "
+                                               "vendor review queues")
+        p.add_argument("name")
+        p.add_argument("--version", type=int, help="default: the newest frozen version")
+        add_user_argument(p)
 
     @application_errors_as_command_errors
     def handle(self, *args: Any, action: str, **options: Any) -> None:
-        getattr(self, f"_{action}")(**options)
+        getattr(self, f"_{action.replace('-', '_')}")(**options)
 
     def _freeze(self, *, name: str, policy: str, min_labels: int, rule: str, include_llm_only: bool, changelog: str,
                 description: str, worker: bool, timeout: float, user: str | None, **_: Any) -> None:
         actor = acting_user(user) if user else None
-        if actor is not None and not actor.has_perm("goldsets.freeze_goldenset"):
-            raise CommandError(f"--user: {actor.get_username()} may not freeze golden sets")
         try:
             freeze_rule = FreezeRule(min_labels=min_labels, rule=rule, include_llm_only=include_llm_only)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         version = goldset_version_freeze_request(
             name=name, policy_version=policy_version_for_labels(policy), rule=freeze_rule, changelog=changelog,
-            description=description, acting_user=actor)
+            description=description, on_worker=worker, acting_user=actor)
         if worker:
             version = self._wait_for_worker(version, timeout)
         else:
@@ -101,9 +103,6 @@ class Command(BaseCommand):
             self.stdout.write(f"left out: {left_out}")
 
     def _wait_for_worker(self, version: GoldenSetVersion, timeout: float) -> GoldenSetVersion:
-        from goldsets.tasks import freeze_golden_set_version
-
-        transaction.on_commit(lambda: freeze_golden_set_version.delay(version.pk))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             version.refresh_from_db()
@@ -168,6 +167,11 @@ class Command(BaseCommand):
             versions = list(goldset_version_list(golden_set=golden_set)[:5])
             summary = ", ".join(f"v{v.number} ({v.item_count} items, {v.frozen_at:%Y-%m-%d})" for v in versions)
             self.stdout.write(f"{golden_set.name} [{golden_set.policy.slug}]: {summary or 'no frozen version'}")
+
+    def _hidden_gold(self, *, name: str, version: int | None, user: str | None, **_: Any) -> None:
+        added = goldset_version_hidden_gold_add(version=goldset_version_get(name=name, number=version),
+                                                acting_user=acting_user(user) if user else None)
+        self.stdout.write(f"{added} items of {name} are now hidden gold")
 
 
 def _json_dumps(document: dict) -> str:

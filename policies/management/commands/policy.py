@@ -9,9 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from policies.compiler import ModelSettings
 from policies.models import PromptTemplateVersion
-from policies.selectors import policy_list, policy_version_get_by_ref
+from policies.selectors import policy_export, policy_list, policy_version_get_by_ref
 from policies.services import (
-    policy_export,
     policy_import,
     policy_version_publish,
     policy_version_submit,

@@ -14,10 +14,10 @@ from policies.models import (
     PolicyVersion,
     PolicyVersionStatus,
 )
+from policies.selectors import policy_export
 from policies.services import (
     MakerCheckerViolation,
     PolicyCompileError,
-    policy_export,
     policy_import,
     policy_version_create_draft,
     policy_version_publish,

@@ -1,0 +1,84 @@
+"""``python manage.py demo``: what ``make demo`` runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from demo import setup as demo
+from demo.pipeline import demo_golden_set, demo_review, demo_run
+from goldsets.selectors import goldset_version_stats_document
+from runs.selectors import labeling_run_progress
+
+
+class Command(BaseCommand):
+    help = "Seed the demo, start Redis, the LLM simulator, a Celery worker and the web server."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--exit-when-ready", action="store_true",
+                            help="stop everything once the demo is up (for tests)")
+
+    def handle(self, *args: Any, exit_when_ready: bool = False, **options: Any) -> None:
+        say = self.stdout.write
+        try:
+            demo.database_layout_check()
+        except demo.OutdatedDatabase as exc:
+            raise CommandError(str(exc)) from exc
+        call_command("migrate", interactive=False, verbosity=0)
+        users = demo.demo_users_ensure()
+        versions = demo.demo_policies_publish()
+        stack = demo.Stack()
+        try:
+            urls = demo.stack_start(stack, demo.DemoPorts(), lambda m: say(f"· {m}"))
+            compiled = demo.prompts_compile_on_worker(versions)
+            run = demo_run(simulator_url=urls["llm"], log=lambda m: say(f"· {m}"))
+            progress = labeling_run_progress(run=run)
+            review = demo_review(log=lambda m: say(f"· {m}"))
+            golden = demo_golden_set(log=lambda m: say(f"· {m}"))
+            stats = goldset_version_stats_document(golden)
+            say("")
+            say(self.style.SUCCESS("Touchstone demo is up."))
+            say(f"  Admin:          {urls['web']}/admin/")
+            say(f"  LLM endpoint:   {urls['llm']}  (SIMULATOR: models are sim-*, every answer is simulated)")
+            say(f"  Logs:           {urls['logs']}")
+            say(f"  Logins (password '{demo.DEMO_PASSWORD}' for each):")
+            for username, role, description in users:
+                say(f"    {username:<10} {role:<16} {description}")
+            say("  Published policies and their prompt versions (compiled on the Celery worker):")
+            for version in versions:
+                shas = ", ".join(sha[:12] for sha in compiled[str(version)])
+                say(f"    {str(version):<18} {version.get_status_display():<10} prompts: {shas}")
+            say(f"  Labeling run [SIMULATED VOTERS]: {run.name} is {progress.status}: "
+                f"{progress.ok} judgements ok, {progress.failed} failed; decisions "
+                + ", ".join(f"{k} {v}" for k, v in sorted(progress.outcomes.items())))
+            say(f"  Run page:       {urls['web']}/runs/{run.pk}/")
+            say(f"  Label Studio:   {urls['label_studio']}/  (login {demo.DEMO_LABEL_STUDIO.username} / "
+                f"{demo.DEMO_LABEL_STUDIO.password}; the labelers in it are SIMULATED, replaying real labels)")
+            say(f"  Review queues:  {urls['web']}/queues/")
+            for name, counts in review.items():
+                say(f"    {name:<18} " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            say(f"  Golden set (real human labels): {golden.golden_set.name} v{golden.number}: "
+                f"{golden.item_count} items, digest {golden.digest[:16]}…")
+            say("    gold labels: " + ", ".join(f"{k} {v}" for k, v in stats["labels"].items()))
+            for key, title in (("krippendorff_alpha", "Krippendorff's alpha"), ("gwet_ac1", "Gwet's AC1"),
+                               ("fleiss_kappa", "Fleiss' kappa")):
+                value = stats[key]
+                say(f"    {title:<21}" + (f"{value['value']:.3f}" if value else "undefined")
+                    + (f"  95% CI [{value['ci_low']:.3f}, {value['ci_high']:.3f}]"
+                       if value and value["ci_low"] is not None else ""))
+            say(f"    page: {urls['web']}/goldsets/{golden.golden_set.name}/v{golden.number}/")
+            say("    export: .venv/bin/python manage.py goldset export "
+                f"{golden.golden_set.name} --format parquet --output exports/")
+            say(f"    stats:  .venv/bin/python manage.py goldset stats {golden.golden_set.name} --json")
+            if exit_when_ready:
+                return
+            say("Press Ctrl-C to stop every process the demo started.")
+            demo.wait_for_interrupt(stack)
+        except (RuntimeError, TimeoutError) as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            say("stopping…")
+            stack.stop()
+            say("stopped.")

@@ -1,6 +1,0 @@
-from django.apps import AppConfig
-
-
-class LabelingConfig(AppConfig):
-    name = "labeling"
-    verbose_name = "Labeling"

@@ -1,0 +1,46 @@
+"""``python manage.py endpoint add|list``: OpenAI-compatible endpoints."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from runs.models import LLMEndpoint
+
+
+class Command(BaseCommand):
+    help = "LLM endpoints (the API key stays in the environment; only its variable name is stored)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        p = sub.add_parser("add")
+        p.add_argument("name")
+        p.add_argument("--base-url", required=True)
+        p.add_argument("--api-key-env", default="OPENAI_API_KEY")
+        p.add_argument("--max-concurrency", type=int, default=16,
+                       help="requests in flight per worker process (the endpoint sees processes × this)")
+        p.add_argument("--rpm", type=int, default=600)
+        p.add_argument("--tpm", type=int, default=1_000_000)
+        p.add_argument("--price-input", type=Decimal, default=Decimal(0), help="per million input tokens")
+        p.add_argument("--price-cached-input", type=Decimal, default=Decimal(0))
+        p.add_argument("--price-output", type=Decimal, default=Decimal(0))
+        p.add_argument("--timeout", type=float, default=60)
+        p.add_argument("--simulator", action="store_true", help="the bundled simulator: output is simulated")
+        p.add_argument("--supports-batch", action="store_true", help="the endpoint offers the OpenAI Batch API")
+        sub.add_parser("list")
+
+    def handle(self, *args: Any, **o: Any) -> None:
+        if o["action"] == "list":
+            for ep in LLMEndpoint.objects.all():
+                self.stdout.write(f"{ep}\t{ep.base_url}\tconcurrency={ep.max_concurrency}\trpm={ep.requests_per_minute}")
+            return
+        if LLMEndpoint.objects.filter(name=o["name"]).exists():
+            raise CommandError(f"an endpoint named {o['name']!r} exists already")
+        endpoint = LLMEndpoint.objects.create(
+            name=o["name"], base_url=o["base_url"], api_key_env=o["api_key_env"], max_concurrency=o["max_concurrency"],
+            requests_per_minute=o["rpm"], tokens_per_minute=o["tpm"], price_input_per_million=o["price_input"],
+            price_cached_input_per_million=o["price_cached_input"], price_output_per_million=o["price_output"],
+            timeout_seconds=o["timeout"], is_simulator=o["simulator"], supports_batch=o["supports_batch"])
+        self.stdout.write(f"added endpoint {endpoint}")
