@@ -14,22 +14,17 @@ JSONL, one item per line::
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from touchstone.lines import LineError, json_object_lines
+
 ALLOWED_TOP = {"external_id", "components", "target", "metadata", "scores"}
 # A golden-set JSONL export is also a content file: its gold fields are read by
 # ``labels import`` and skipped here, so an export can be imported back as is.
 GOLDEN_EXPORT_FIELDS = {"source", "content_sha256", "gold_label", "decided_by", "labels", "llm", "lineage"}
-
-
-class ContentLineError(ValueError):
-    def __init__(self, path: str, line: int, field: str | None, reason: str) -> None:
-        self.path, self.line, self.field, self.reason = path, line, field, reason
-        super().__init__(f"{path}:{line}: {field}: {reason}" if field else f"{path}:{line}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -52,8 +47,8 @@ class Limits:
 
 def _check_item(path: str, line: int, external_id: Any, parts: dict[str, Any], images: list[Any],
                 target: Any, metadata: Any, scores: Any, limits: Limits) -> ParsedItem:
-    def fail(where: str | None, reason: str) -> ContentLineError:
-        return ContentLineError(path, line, where, reason)
+    def fail(where: str | None, reason: str) -> LineError:
+        return LineError(path, line, where, reason)
 
     if not isinstance(external_id, (str, int)) or isinstance(external_id, bool) or str(external_id).strip() == "":
         raise fail("external_id", "missing or empty")
@@ -94,47 +89,44 @@ def _check_item(path: str, line: int, external_id: Any, parts: dict[str, Any], i
     return ParsedItem(line, external_id, clean, [i.strip() for i in images], target, metadata, clean_scores)
 
 
-def parse_jsonl_line(raw: str, *, path: str, line: int, limits: Limits) -> ParsedItem:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ContentLineError(path, line, None, f"malformed JSON: {exc.msg} at column {exc.colno}") from exc
-    if not isinstance(data, dict):
-        raise ContentLineError(path, line, None, "expected a JSON object")
+def parse_item(data: dict[str, Any], *, path: str, line: int, limits: Limits) -> ParsedItem:
+    """One content line's JSON object as an item. Raises LineError."""
     unknown = sorted(set(data) - ALLOWED_TOP - (GOLDEN_EXPORT_FIELDS if "gold_label" in data else set()))
     if unknown:
-        raise ContentLineError(path, line, unknown[0], f"unknown field; allowed: {', '.join(sorted(ALLOWED_TOP))}")
+        raise LineError(path, line, unknown[0], f"unknown field; allowed: {', '.join(sorted(ALLOWED_TOP))}")
     components = data.get("components")
     if not isinstance(components, dict):
-        raise ContentLineError(path, line, "components", "missing, or not an object")
+        raise LineError(path, line, "components", "missing, or not an object")
     components = dict(components)
     images = components.pop("images", [])
     return _check_item(path, line, data.get("external_id"), components, images, data.get("target"),
                        data.get("metadata", {}), data.get("scores", {}), limits)
 
 
-def read_jsonl(handle: TextIO, *, path: str, limits: Limits) -> Iterator[ParsedItem | ContentLineError]:
+def read_jsonl(handle: TextIO, *, path: str, limits: Limits) -> Iterator[ParsedItem | LineError]:
     """Yield an item or the error of each non-blank line, streaming."""
-    for number, raw in enumerate(handle, start=1):
-        if not raw.strip():
+    for record in json_object_lines(handle, path=path):
+        if isinstance(record, LineError):
+            yield record
             continue
+        number, data = record
         try:
-            yield parse_jsonl_line(raw, path=path, line=number, limits=limits)
-        except ContentLineError as error:
+            yield parse_item(data, path=path, line=number, limits=limits)
+        except LineError as error:
             yield error
 
 
-def read_csv(handle: TextIO, *, path: str, limits: Limits) -> Iterator[ParsedItem | ContentLineError]:
+def read_csv(handle: TextIO, *, path: str, limits: Limits) -> Iterator[ParsedItem | LineError]:
     reader = csv.DictReader(handle)
     header = reader.fieldnames or []
     if "external_id" not in header:
-        yield ContentLineError(path, 1, "external_id", "the CSV header has no external_id column")
+        yield LineError(path, 1, "external_id", "the CSV header has no external_id column")
         return
     for column in header:
         if column in ("external_id", "target") or column.startswith(("metadata.", "score.")):
             continue
         if column not in limits.parts:
-            yield ContentLineError(path, 1, column, f"unknown column; parts allowed: {', '.join(limits.parts)}")
+            yield LineError(path, 1, column, f"unknown column; parts allowed: {', '.join(limits.parts)}")
             return
     end_of_previous = reader.line_num
     for row in reader:
@@ -147,12 +139,12 @@ def read_csv(handle: TextIO, *, path: str, limits: Limits) -> Iterator[ParsedIte
                     try:
                         scores[column[6:]] = float(value)
                     except ValueError:
-                        raise ContentLineError(path, number, column, f"{value!r} is not a number") from None
+                        raise LineError(path, number, column, f"{value!r} is not a number") from None
             parts = {c: v for c, v in row.items() if c in limits.parts}
             metadata = {c[9:]: v for c, v in row.items() if c and c.startswith("metadata.") and v not in (None, "")}
             yield _check_item(path, number, row.get("external_id"), parts, [], row.get("target") or "",
                               metadata, scores, limits)
-        except ContentLineError as error:
+        except LineError as error:
             yield error
 
 

@@ -49,8 +49,8 @@ def database_layout_check() -> None:
     if "django_migrations" not in connection.introspection.table_names():
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT DISTINCT app FROM django_migrations WHERE app IN (%s)"
-                       % ", ".join(["%s"] * len(RETIRED_APPS)), list(RETIRED_APPS))
+        placeholders = ", ".join(["%s"] * len(RETIRED_APPS))
+        cursor.execute(f"SELECT DISTINCT app FROM django_migrations WHERE app IN ({placeholders})", list(RETIRED_APPS))
         retired = [row[0] for row in cursor.fetchall()]
     if retired:
         raise OutdatedDatabase(

@@ -23,7 +23,7 @@ Format (documented in the README)::
     ---
     The policy text in Markdown.
 
-``parse_policy_file`` raises ``PolicyFileError`` with the file, the 1-based line and the
+``parse_policy_file`` raises ``LineError`` with the file, the 1-based line and the
 field (``labels[2].key``) of the first problem it meets; ``format_policy_file`` writes the
 same format back, so ``parse(format(spec)) == spec``.
 """
@@ -36,13 +36,7 @@ from typing import Any
 import yaml
 
 from policies.compiler import ExampleSpec, LabelSpec, PolicySpec, RuleSpec, validate_policy
-
-
-class PolicyFileError(ValueError):
-    def __init__(self, path: str, line: int | None, field: str | None, reason: str) -> None:
-        self.path, self.line, self.field, self.reason = path, line, field, reason
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {field}: {reason}" if field else f"{where}: {reason}")
+from touchstone.lines import LineError
 
 
 @dataclass(frozen=True)
@@ -64,13 +58,13 @@ class _Located:
         self.offset = line_offset
         self.lines: dict[str, int] = {}
 
-    def error(self, field: str | None, reason: str, line: int | None = None) -> PolicyFileError:
+    def error(self, field: str | None, reason: str, line: int | None = None) -> LineError:
         if line is None and field is not None:
             probe = field
             while probe and probe not in self.lines:
                 probe = probe.rpartition(".")[0] if "." in probe else probe.rpartition("[")[0]
             line = self.lines.get(probe)
-        return PolicyFileError(self.path, line, field, reason)
+        return LineError(self.path, line, field, reason)
 
     def convert(self, node: yaml.Node, field: str) -> Any:
         self.lines[field] = node.start_mark.line + 1 + self.offset
@@ -93,11 +87,11 @@ class _Located:
 def _split_front_matter(text: str, path: str) -> tuple[str, str, int]:
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
-        raise PolicyFileError(path, 1, None, "expected a YAML front matter starting with '---'")
+        raise LineError(path, 1, None, "expected a YAML front matter starting with '---'")
     for index in range(1, len(lines)):
         if lines[index].strip() == "---":
             return "".join(lines[1:index]), "".join(lines[index + 1:]), 1
-    raise PolicyFileError(path, len(lines), None, "the front matter is not closed with '---'")
+    raise LineError(path, len(lines), None, "the front matter is not closed with '---'")
 
 
 def _require(loc: _Located, data: dict[str, Any], field: str, name: str, kind: type,
@@ -132,10 +126,10 @@ def parse_policy_file(text: str, *, path: str = "<policy>", version: int = 0) ->
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 + offset if mark is not None else None
-        raise PolicyFileError(path, line, None, f"invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise LineError(path, line, None, f"invalid YAML: {getattr(exc, 'problem', exc)}") from exc
     loc = _Located(path, offset)
     if node is None:
-        raise PolicyFileError(path, 2, None, "the front matter is empty")
+        raise LineError(path, 2, None, "the front matter is empty")
     data = _check_fields(loc, loc.convert(node, ""), "", _TOP_FIELDS)
     slug = _require(loc, data, "", "slug", str)
     title = _require(loc, data, "", "title", str)
@@ -175,7 +169,7 @@ def parse_policy_file(text: str, *, path: str = "<policy>", version: int = 0) ->
         field, reason = problems[0]
         raise loc.error(field, reason)
     if not body.strip():
-        raise PolicyFileError(path, None, "text", "the policy text after the front matter is empty")
+        raise LineError(path, None, "text", "the policy text after the front matter is empty")
     return spec
 
 

@@ -34,7 +34,7 @@ from policies.models import (
     PromptVersion,
     TemplateFormat,
 )
-from policies.policyfile import PolicyFileError, parse_policy_file
+from policies.policyfile import parse_policy_file
 from policies.selectors import (
     policy_version_published,
     policy_version_spec,
@@ -49,6 +49,7 @@ from touchstone.errors import (
     LocatedError,
     PermissionDenied,
 )
+from touchstone.lines import LineError
 from touchstone.models import AuditEvent
 
 BUILTIN_TEMPLATES_DIR = Path(__file__).resolve().parent / "prompt_templates"
@@ -271,7 +272,7 @@ def policy_import(*, text: str, path: str, acting_user: AbstractBaseUser) -> Pol
     field; nothing is written on error."""
     try:
         spec = parse_policy_file(text, path=path)
-    except PolicyFileError as exc:
+    except LineError as exc:
         raise LocatedError(exc.reason, path=exc.path, line=exc.line, field=exc.field) from exc
     policy, created_policy = Policy.objects.get_or_create(
         slug=spec.slug, defaults={"title": spec.title, "owner": acting_user})

@@ -9,13 +9,12 @@ Line formats:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from content.contentfile import ContentLineError as LineError
+from touchstone.lines import LineError, json_object_lines
 
 LABEL_FIELDS = {"external_id", "labeler", "vendor", "label", "labeled_at", "role", "rule_ids", "rationale",
                 "seconds_spent"}
@@ -88,13 +87,8 @@ def _label(data: dict[str, Any], path: str, line: int, prefix: str = "") -> Pars
                        seconds_spent=float(seconds) if seconds is not None else None)
 
 
-def parse_label_line(raw: str, *, path: str, line: int) -> list[ParsedLabel]:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise LineError(path, line, None, f"malformed JSON: {exc.msg} at column {exc.colno}") from exc
-    if not isinstance(data, dict):
-        raise LineError(path, line, None, "expected a JSON object")
+def parse_label_object(data: dict[str, Any], *, path: str, line: int) -> list[ParsedLabel]:
+    """One label line's JSON object as its labels. Raises LineError."""
     external_id = _text(data, "external_id", path, line, max_length=255)
     if "gold_label" in data:
         entries = data.get("labels")
@@ -112,10 +106,12 @@ def parse_label_line(raw: str, *, path: str, line: int) -> list[ParsedLabel]:
 
 def read_labels(handle: TextIO, *, path: str) -> Iterator[ParsedLabel | LineError]:
     """Yield each label, or the error of each bad non-blank line, streaming."""
-    for number, raw in enumerate(handle, start=1):
-        if not raw.strip():
+    for record in json_object_lines(handle, path=path):
+        if isinstance(record, LineError):
+            yield record
             continue
+        number, data = record
         try:
-            yield from parse_label_line(raw, path=path, line=number)
+            yield from parse_label_object(data, path=path, line=number)
         except LineError as error:
             yield error

@@ -13,11 +13,12 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import reset_queries, transaction
 
-from content.contentfile import ContentLineError, Limits, ParsedItem, read_csv, read_jsonl
+from content.contentfile import Limits, ParsedItem, read_csv, read_jsonl
 from content.images import StoredImage, image_store
 from content.models import ContentImage, ContentImport, ContentItem, ContentItemStatus
 from content.services.imports import import_job_run
 from touchstone.errors import LocatedError
+from touchstone.lines import LineError
 
 MAX_ERRORS_KEPT = 200
 
@@ -43,7 +44,7 @@ class _Counters:
     failed_images: int = 0
 
 
-def _records(handle, *, path: str, kind: str) -> Iterator[ParsedItem | ContentLineError]:
+def _records(handle, *, path: str, kind: str) -> Iterator[ParsedItem | LineError]:
     reader = read_csv if kind == "csv" else read_jsonl
     return reader(handle, path=path, limits=_limits())
 
@@ -96,7 +97,7 @@ def _save_counters(job: ContentImport, counters: _Counters, errors: list[dict[st
 
 def content_import(*, path: Path, source: str, strict: bool = False, acting_user: AbstractBaseUser | None = None,
                    batch_size: int = 1000, on_progress: Callable[[int], None] | None = None,
-                   on_error: Callable[[ContentLineError], None] | None = None) -> ContentImport:
+                   on_error: Callable[[LineError], None] | None = None) -> ContentImport:
     """Import ``path`` (JSONL, or CSV by extension) into ``source``.
 
     Each batch commits on its own; re-importing is a no-op (dedupe on source + external id).
@@ -114,11 +115,11 @@ def content_import(*, path: Path, source: str, strict: bool = False, acting_user
     counters, errors = _Counters(), []
     base_dir = path.resolve().parent
 
-    def process(batch: list[ParsedItem | ContentLineError]) -> None:
+    def process(batch: list[ParsedItem | LineError]) -> None:
         good: list[tuple[ParsedItem, list[StoredImage]]] = []
         for record in batch:
             counters.lines += 1
-            if isinstance(record, ContentLineError):
+            if isinstance(record, LineError):
                 if strict:
                     raise LocatedError(record.reason, path=record.path, line=record.line, field=record.field)
                 counters.rejected += 1

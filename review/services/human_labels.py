@@ -13,9 +13,10 @@ from django.utils import timezone
 from content.models import ContentItem
 from content.services.imports import import_job_run
 from policies.models import PolicyVersion, PolicyVersionStatus
-from review.labelfile import LineError, ParsedLabel, read_labels
+from review.labelfile import ParsedLabel, read_labels
 from review.models import HumanLabel, Labeler, LabelImport, Vendor
 from touchstone.errors import LocatedError
+from touchstone.lines import LineError
 
 MAX_ERRORS_KEPT = 200
 

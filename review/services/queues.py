@@ -239,7 +239,8 @@ def _add_tasks(queue: ReviewQueue, wanted: list[int]) -> tuple[int, int]:
 
 def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
                       client: LabelStudioClient | None = None, retry_for: float | None = None,
-                      sleep: Callable[[float], None] = time.sleep) -> PushResult:
+                      sleep: Callable[[float], None] = time.sleep,
+                      acting_user: AbstractBaseUser | None = None) -> PushResult:
     """Make each item exactly one Label Studio task of this queue, in batches.
 
     Idempotent across retries and crashes: ReviewTask rows are the claim; a batch is marked
@@ -254,6 +255,8 @@ def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
     wanted = routed_items(queue) if item_ids is None else item_ids
     with transaction.atomic():
         result.added, result.gold = _add_tasks(queue, wanted)
+        audit_event_record(actor=acting_user, event_type="review_queue.push_requested", obj=queue,
+                           details={"wanted": len(wanted), "added": result.added, "gold": result.gold})
     deadline = time.monotonic() + (settings.LABEL_STUDIO_RETRY_SECONDS if retry_for is None else retry_for)
     attempt = 0
     while True:
@@ -266,14 +269,21 @@ def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
             result.retries += 1
             wait = backoff_seconds(attempt, base=1.0, cap=RETRY_CAP_SECONDS)
             if time.monotonic() + wait > deadline:
-                ReviewQueue.objects.filter(pk=queue.pk).update(
-                    status_detail=f"push stopped after {attempt} attempts: {exc}"[:500])
+                with transaction.atomic():
+                    ReviewQueue.objects.filter(pk=queue.pk).update(
+                        status_detail=f"push stopped after {attempt} attempts: {exc}"[:500])
+                    audit_event_record(actor=acting_user, event_type="review_queue.push_stopped", obj=queue,
+                                       details={"attempts": attempt, "reason": str(exc)[:500]})
                 raise
             ReviewQueue.objects.filter(pk=queue.pk).update(
                 status_detail=f"push waiting {wait:.0f} s to retry (attempt {attempt}): {exc}"[:500])
             logger.warning("queue %s: push retrying in %.1f s: %s", queue.name, wait, exc)
             sleep(wait)
-    ReviewQueue.objects.filter(pk=queue.pk).update(status_detail="")
+    with transaction.atomic():
+        ReviewQueue.objects.filter(pk=queue.pk).update(status_detail="")
+        audit_event_record(actor=acting_user, event_type="review_queue.pushed", obj=queue,
+                           details={"pushed": result.pushed, "recovered": result.recovered,
+                                    "retries": result.retries})
     return result
 
 
@@ -423,7 +433,11 @@ def review_queue_sync(*, queue: ReviewQueue, client: LabelStudioClient | None = 
     uncounted = queue.tasks.filter(status=ReviewTaskStatus.OPEN, item_id__in=HumanLabel.objects.filter(
         queue=queue, is_valid=False).values("item_id")).select_related("queue")
     open_slots_for_uncounted(uncounted, client)
-    ReviewQueue.objects.filter(pk=queue.pk).update(last_synced_at=started, status_detail="")
+    with transaction.atomic():
+        ReviewQueue.objects.filter(pk=queue.pk).update(last_synced_at=started, status_detail="")
+        # One event per sync, with its counts: one per label would drown the audit log.
+        audit_event_record(actor=None, event_type="review_queue.synced", obj=queue,
+                           details={k: v for k, v in result.__dict__.items() if k != "escalated"})
     result.escalated = review_queue_escalate(queue=queue, client=client)
     return result
 
@@ -444,6 +458,10 @@ def review_queue_escalate(*, queue: ReviewQueue, client: LabelStudioClient | Non
     disputed = [item for item, given in labels.items()
                 if needs_adjudication(given, violating, queue.disagreement_rule)]
     if disputed:
+        with transaction.atomic():
+            audit_event_record(actor=None, event_type="review_queue.escalated", obj=queue,
+                               details={"adjudication_queue": adjudication.name, "items": len(disputed),
+                                        "rule": queue.disagreement_rule})
         review_queue_push(queue=adjudication, item_ids=disputed, client=client)
     return len(disputed)
 
@@ -574,8 +592,10 @@ def review_queue_webhook(*, payload: dict) -> WebhookOutcome:
         with transaction.atomic():
             items = list(HumanLabel.objects.filter(queue=queue, external_ref__in=refs)
                          .values_list("item_id", flat=True))
-            HumanLabel.objects.filter(queue=queue, external_ref__in=refs).delete()
+            deleted, _ = HumanLabel.objects.filter(queue=queue, external_ref__in=refs).delete()
             _recount(queue, list(queue.tasks.filter(item_id__in=items)))
+            audit_event_record(actor=None, event_type="review_queue.webhook_labels_deleted", obj=queue,
+                               details={"annotations": refs, "labels_deleted": deleted})
         return WebhookOutcome("deleted", queue.name)
     annotation = payload.get("annotation") or {}
     task_id = (payload.get("task") or {}).get("id") or annotation.get("task")
@@ -586,6 +606,10 @@ def review_queue_webhook(*, payload: dict) -> WebhookOutcome:
     with transaction.atomic():
         stored = annotation_store(queue=queue, task=task, annotation=annotation, taxonomy=taxonomy)
         _recount(queue, [task])
+        if stored in ("created", "updated", "invalid"):
+            audit_event_record(actor=None, event_type=f"review_queue.webhook_label_{stored}", obj=task,
+                               details={"queue": queue.name, "item": task.item_id,
+                                        "annotation": annotation.get("id"), "action": action})
     return WebhookOutcome(stored, queue.name)
 
 

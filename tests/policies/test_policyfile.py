@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies.compiler import ExampleSpec, LabelSpec, PolicySpec, RuleSpec
-from policies.policyfile import PolicyFileError, format_policy_file, parse_policy_file
+from policies.policyfile import format_policy_file, parse_policy_file
+from touchstone.lines import LineError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "policies" / "example_policies"
 
@@ -38,8 +39,8 @@ Body.
 """
 
 
-def parse_error(text: str) -> PolicyFileError:
-    with pytest.raises(PolicyFileError) as exc:
+def parse_error(text: str) -> LineError:
+    with pytest.raises(LineError) as exc:
         parse_policy_file(text, path="demo.md")
     return exc.value
 

@@ -21,6 +21,7 @@ from review.services.queues import (
     review_queue_status,
     review_queue_sync,
 )
+from touchstone.models import AuditEvent
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -64,6 +65,13 @@ def test_push_is_idempotent_and_labels_come_back_with_overlap(ls, published, ite
     assert fixed.is_valid and fixed.label == "insult"
     assert HumanLabel.objects.filter(queue=queue).count() == 3  # syncing twice duplicates nothing
     assert review_queue_status(queue=queue)["complete"] == 1
+
+    # Pushes and syncs are audited: one event per push and per sync, with the counts.
+    events = AuditEvent.objects.filter(object_type="review.ReviewQueue", object_id=str(queue.pk))
+    pushed = [e.details for e in events.filter(event_type="review_queue.pushed").order_by("pk")]
+    assert [d["pushed"] for d in pushed] == [4, 0]
+    synced = [e.details for e in events.filter(event_type="review_queue.synced").order_by("pk")]
+    assert len(synced) == 2 and (synced[0]["created"], synced[0]["invalid"]) == (2, 1) and synced[1]["updated"] >= 1
 
 
 def test_an_interrupted_push_is_recovered_without_duplicates(ls, published, items):
@@ -126,6 +134,8 @@ def test_disagreements_go_to_adjudication_and_the_adjudicated_label_is_final(ls,
     ls.annotation_create(tasks[items[1].pk], annotation_result("insult"), completed_by=b)  # they agree
     assert review_queue_sync(queue=queue).escalated == 1
     assert review_queue_sync(queue=queue).escalated == 0  # once
+    (escalation,) = AuditEvent.objects.filter(event_type="review_queue.escalated", object_id=str(queue.pk))
+    assert escalation.details == {"adjudication_queue": "experts", "items": 1, "rule": queue.disagreement_rule}
     (adjudication_task,) = ReviewTask.objects.filter(queue=experts)
     assert adjudication_task.item_id == items[0].pk
     ls.annotation_create(adjudication_task.ls_task_id, annotation_result("threat"), completed_by=judge)

@@ -9,6 +9,7 @@ import pytest
 from content.models import ContentItem
 from review.lsconfig import annotation_result
 from review.models import HumanLabel, ReviewQueue, ReviewTask, Vendor
+from touchstone.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +51,11 @@ def test_duplicates_and_out_of_order_deliveries_keep_one_label_the_newest(client
     assert label.label == "threat" and label.labeler.ls_user_id == 3 and label.external_ref == "5"
     deleted = post(client, {"action": "ANNOTATIONS_DELETED", "project": {"id": 7}, "annotations": [{"id": 5}]})
     assert deleted.json()["stored"] == "deleted" and not HumanLabel.objects.exists()
+    # Each stored label is audited; an ignored (older) delivery is not.
+    assert list(AuditEvent.objects.filter(event_type__startswith="review_queue.webhook_").order_by("pk")
+                .values_list("event_type", flat=True)) == [
+        "review_queue.webhook_label_created", "review_queue.webhook_label_updated",
+        "review_queue.webhook_labels_deleted"]
 
 
 def test_events_for_unknown_projects_or_tasks_are_ignored(client, queue):

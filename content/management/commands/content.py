@@ -7,9 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from content.contentfile import ContentLineError
 from content.services.content import content_import
 from touchstone.cli import acting_user, add_user_argument, application_errors_as_command_errors
+from touchstone.lines import LineError
 from touchstone.progress import progress_bar
 
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
 
-        def report(error: ContentLineError) -> None:
+        def report(error: LineError) -> None:
             self.stderr.write(str(error))
 
         with progress_bar(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"import {path.name}") as bar:

@@ -8,9 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from policies.selectors import policy_version_for_labels
-from review.labelfile import LineError
 from review.services.human_labels import human_label_import
 from touchstone.cli import acting_user, add_user_argument, application_errors_as_command_errors
+from touchstone.lines import LineError
 from touchstone.progress import progress_bar
 
 

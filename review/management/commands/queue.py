@@ -44,7 +44,7 @@ class Command(BaseCommand):
                              ("recreate", "recreate a project deleted by hand in Label Studio")):
             p = sub.add_parser(action, help=text)
             p.add_argument("name")
-            if action == "recreate":
+            if action in ("recreate", "push"):
                 add_user_argument(p)
 
     @application_errors_as_command_errors
@@ -68,7 +68,7 @@ class Command(BaseCommand):
         if queue is None:
             raise CommandError(f"no queue named {name!r}")
         if action == "push":
-            result = queues.review_queue_push(queue=queue)
+            result = queues.review_queue_push(queue=queue, acting_user=user)
             self.stdout.write(f"{queue.name}: {result.added} new tasks ({result.gold} hidden gold), "
                               f"{result.pushed} pushed, {result.recovered} recovered from an interrupted push"
                               + (f", {result.retries} retries while Label Studio was unreachable"
