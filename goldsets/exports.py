@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,16 @@ from django.conf import settings
 from django.db import connection
 
 from goldsets.freeze import Digest, canonical_line, pseudonym
-from goldsets.models import GoldenItem, GoldenSetVersion, GoldenSetVersionStatus
+from goldsets.models import DecidedBy, GoldenItem, GoldenSetVersion, GoldenSetVersionStatus
 from touchstone.db import raw_rows
 from touchstone.errors import ApplicationError, InvalidStateTransition
 
 FORMATS = ("jsonl", "csv", "parquet")
 CHUNK = 2000
 PARQUET_ROW_GROUP = 10_000
+FILE_CHUNK_LINES = 10_000  # JSONL lines per write of a file export
+# Parquet string columns read as stored JSON text beside each line (order of _side_sql).
+SIDE_COLUMNS = ("metadata", "lineage")
 
 SCHEMA = {
     "external_id": "the item's id in its source",
@@ -105,12 +109,17 @@ def _check(version: GoldenSetVersion, digest: Digest) -> None:
 
 
 def goldset_version_verify(*, version: GoldenSetVersion) -> str:
-    """Recompute the digest from the stored items; raise DigestMismatch if it differs."""
+    """Recompute the digest from the stored items' columns and again from their export heads
+    (what a pseudonymized export writes); raise DigestMismatch if either differs."""
     _require_frozen(version)
     digest = Digest()
     for _ in stored_items(version, digest):
         pass
     _check(version, digest)
+    heads = Digest()
+    for _ in _line_batches(version, kind="jsonl", raw_ids=False, digest=heads, batch=CHUNK):
+        pass
+    _check(version, heads)
     return version.digest
 
 
@@ -153,65 +162,115 @@ def export_records(version: GoldenSetVersion, *, raw_ids: bool = False,
 def _tail_sql(kind: str) -> str:
     """SQL that splices an item's stored JSON columns into the end of its line, as UTF-8 bytes,
     so the database, not Python, copies (and never decodes) the bulk of the bytes. ``jsonl``:
-    the export's objects; ``parquet``: metadata and lineage as JSON strings and the LLM label
-    and confidence pulled out, the shape the Parquet schema reads."""
+    the export's objects; ``parquet``: the components and the LLM label and confidence pulled
+    out, the shape the Parquet schema reads (metadata and lineage, stored JSON that Parquet
+    keeps as strings, are read as plain columns beside it: see ``_side_sql``)."""
     postgres = connection.vendor == "postgresql"
     text, newline = ("::text", "chr(10)") if postgres else ("", "char(10)")
     if kind == "jsonl":
         tail = (f"',\"components\":' || parts{text} || ',\"metadata\":' || metadata{text} || ',\"llm\":' || "
                 f"COALESCE(llm{text}, 'null') || ',\"lineage\":' || lineage{text} || '}}' || {newline}")
     elif postgres:
-        tail = ("',\"components\":' || parts::text || ',\"metadata\":' || to_json(metadata::text)::text || "
+        tail = ("',\"components\":' || parts::text || "
                 "',\"llm_label\":' || COALESCE(to_json(llm->>'label')::text, 'null') || "
-                "',\"llm_confidence\":' || COALESCE(llm->>'confidence', 'null') || "
-                "',\"lineage\":' || to_json(lineage::text)::text || '}' || chr(10)")
+                "',\"llm_confidence\":' || COALESCE(llm->>'confidence', 'null') || '}' || chr(10)")
     else:
-        tail = ("',\"components\":' || parts || ',\"metadata\":' || json_quote(metadata) || "
+        tail = ("',\"components\":' || parts || "
                 "',\"llm_label\":' || COALESCE(json_quote(json_extract(llm, '$.label')), 'null') || "
-                "',\"llm_confidence\":' || COALESCE(json_extract(llm, '$.confidence'), 'null') || "
-                "',\"lineage\":' || json_quote(lineage) || '}' || char(10)")
+                "',\"llm_confidence\":' || COALESCE(json_extract(llm, '$.confidence'), 'null') || '}' || char(10)")
     return f"convert_to({tail}, 'UTF8')" if postgres else f"CAST({tail} AS BLOB)"
 
 
+def _side_sql(kind: str) -> str:
+    """The columns read beside each line: Parquet's string columns, as stored text."""
+    if kind != "parquet":
+        return ""
+    return ", metadata::text, lineage::text" if connection.vendor == "postgresql" else ", metadata, lineage"
+
+
 def _line_batches(version: GoldenSetVersion, *, kind: str, raw_ids: bool, digest: Digest | None,
-                  batch: int) -> Iterator[tuple[int, bytes]]:
-    """(items so far, ``batch`` JSON lines joined) in digest order. Stored JSON is spliced in
-    as text, never decoded: only the labels are, to rename labelers and feed the digest."""
-    rename = labeler_renamer(version, raw_ids=raw_ids)
-    rows = raw_rows(
-        "SELECT external_id, source, content_sha256, gold_label, decided_by, labels, "
-        f"{_tail_sql(kind)} FROM {GoldenItem._meta.db_table} "
-        "WHERE version_id = %s ORDER BY position", [version.pk], chunk=CHUNK)
+                  batch: int) -> Iterator[tuple[int, bytes, list[tuple]]]:
+    """(items so far, ``batch`` JSON lines joined, their side columns) in digest order. Stored JSON is spliced in
+    as text, never decoded: with pseudonyms, each line is the item's frozen export head and its
+    tail; only the head is decoded, to recompute the digest from exactly what is written."""
+    if raw_ids:
+        yield from _line_batches_raw_ids(version, kind=kind, digest=digest, batch=batch)
+        return
+    postgres = connection.vendor == "postgresql"
+    head_sql = "convert_to(export_head, 'UTF8')" if postgres else "CAST(export_head AS BLOB)"
+    rows = raw_rows(f"SELECT {head_sql}, {_tail_sql(kind)}{_side_sql(kind)} FROM {GoldenItem._meta.db_table} "
+                    "WHERE version_id = %s ORDER BY position", [version.pk], chunk=CHUNK)
     dumps, loads = orjson.dumps, orjson.loads
-    add = digest.add if digest is not None else None
     buffer: list[bytes] = []
+    side: list[tuple] = []
+    with_side = kind == "parquet"
+    digest_lines: list[bytes] = []
     n = 0
     # The hot loop of every export: the digest line is built inline (see freeze.canonical_line,
-    # which the tests hold it to) because a call per item costs a tenth of the export.
-    for n, (external_id, source, content_sha256, gold_label, decided_by, labels, tail) in enumerate(rows, start=1):
-        labels = loads(labels) if isinstance(labels, str) else labels
-        triples = []
-        for label in labels:  # freshly decoded: renamed in place, cheaper than building new dicts
-            triples.append((label["vendor"], label["role"], label["label"]))
-            label["labeler"] = rename(label)
-            del label["labeler_id"]
-        if add is not None:
-            add(dumps({"content_sha256": content_sha256, "decided_by": decided_by, "external_id": external_id,
-                       "gold_label": gold_label, "labels": triples, "source": source}) + b"\n")
-        head = dumps({"external_id": external_id, "source": source, "content_sha256": content_sha256,
-                      "gold_label": gold_label, "decided_by": decided_by, "labels": labels})
-        buffer.append(head[:-1] + bytes(tail))
+    # which the tests hold it to; stored labels are in its order) because a call per item costs
+    # a tenth of the export.
+    for n, row in enumerate(rows, start=1):
+        head = bytes(row[0])
+        if digest is not None:
+            item = loads(head + b"}")
+            digest_lines.append(dumps({
+                "content_sha256": item["content_sha256"], "decided_by": item["decided_by"],
+                "external_id": item["external_id"], "gold_label": item["gold_label"],
+                "labels": [(label["vendor"], label["role"], label["label"]) for label in item["labels"]],
+                "source": item["source"]}) + b"\n")
+        buffer.append(head)
+        buffer.append(row[1])
+        if with_side:
+            side.append(row[2:])
         if n % batch == 0:
-            yield n, b"".join(buffer)
-            buffer = []
+            if digest is not None:
+                digest.add_many(digest_lines)
+                digest_lines = []
+            yield n, b"".join(buffer), side
+            buffer, side = [], []
+    if digest is not None and digest_lines:
+        digest.add_many(digest_lines)
     if buffer:
-        yield n, b"".join(buffer)
+        yield n, b"".join(buffer), side
+
+
+def _line_batches_raw_ids(version: GoldenSetVersion, *, kind: str, digest: Digest | None,
+                          batch: int) -> Iterator[tuple[int, bytes, list[tuple]]]:
+    """The lines with raw labeler ids (a permission of its own, rarely asked for): built from
+    the frozen labels column."""
+    rows = raw_rows(
+        "SELECT external_id, source, content_sha256, gold_label, decided_by, labels, "
+        f"{_tail_sql(kind)}{_side_sql(kind)} FROM {GoldenItem._meta.db_table} "
+        "WHERE version_id = %s ORDER BY position", [version.pk], chunk=CHUNK)
+    dumps, loads = orjson.dumps, orjson.loads
+    buffer: list[bytes] = []
+    side: list[tuple] = []
+    n = 0
+    for n, (external_id, source, content_sha256, gold_label, decided_by, labels, tail, *extra) in enumerate(
+            rows, start=1):
+        labels = loads(labels) if isinstance(labels, str) else labels
+        for label in labels:
+            del label["labeler_id"]
+        if digest is not None:
+            digest.add(canonical_line(source=source, external_id=external_id, content_sha256=content_sha256,
+                                      gold_label=gold_label, decided_by=decided_by,
+                                      labels=[(label["vendor"], label["role"], label["label"]) for label in labels]))
+        buffer.append(dumps({"external_id": external_id, "source": source, "content_sha256": content_sha256,
+                             "gold_label": gold_label, "decided_by": decided_by, "labels": labels})[:-1])
+        buffer.append(bytes(tail))
+        if extra:
+            side.append(tuple(extra))
+        if n % batch == 0:
+            yield n, b"".join(buffer), side
+            buffer, side = [], []
+    if buffer:
+        yield n, b"".join(buffer), side
 
 
 def jsonl_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Digest | None = None,
-                 on_item: Callable[[int], None] | None = None) -> Iterator[bytes]:
-    """JSONL, 500 lines per chunk."""
-    for done, chunk in _line_batches(version, kind="jsonl", raw_ids=raw_ids, digest=digest, batch=500):
+                 on_item: Callable[[int], None] | None = None, lines: int = 500) -> Iterator[bytes]:
+    """JSONL, ``lines`` lines per chunk."""
+    for done, chunk, _ in _line_batches(version, kind="jsonl", raw_ids=raw_ids, digest=digest, batch=lines):
         yield chunk
         if on_item:
             on_item(done)
@@ -267,22 +326,26 @@ def write_parquet(version: GoldenSetVersion, sink: Any, *, raw_ids: bool = False
     the schema and parsed by Arrow's (C++, multi-threaded) JSON reader: building the columns
     from Python objects costs several times more."""
     schema = parquet_schema()
-    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+    as_text = list(SIDE_COLUMNS)
+    parsed = pa.schema([field for field in schema if field.name not in as_text])
+    options = pa_json.ParseOptions(explicit_schema=parsed, unexpected_field_behavior="error")
 
-    def write(lines: bytes) -> None:  # Arrow parses and compresses without the GIL
+    def write(lines: bytes, side: list[tuple]) -> None:  # Arrow parses and compresses without the GIL
         table = pa_json.read_json(io.BytesIO(lines), parse_options=options,
                                   read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(lines) + 1)))
+        for index, name in enumerate(as_text):
+            table = table.append_column(name, pa.array([row[index] for row in side], pa.string()))
         writer.write_table(table.select(schema.names))
 
     # One writer thread: row group n is parsed and written while Python builds row group n+1;
     # at most one group waits, so memory stays bounded.
     with pq.ParquetWriter(sink, schema, compression="zstd") as writer, ThreadPoolExecutor(max_workers=1) as pool:
         pending: Future | None = None
-        for done, lines in _line_batches(version, kind="parquet", raw_ids=raw_ids, digest=digest,
-                                         batch=PARQUET_ROW_GROUP):
+        for done, lines, side in _line_batches(version, kind="parquet", raw_ids=raw_ids, digest=digest,
+                                               batch=PARQUET_ROW_GROUP):
             if pending is not None:
                 pending.result()
-            pending = pool.submit(write, lines)
+            pending = pool.submit(write, lines, side)
             if on_item:
                 on_item(done)
         if pending is not None:
@@ -316,8 +379,10 @@ def manifest(version: GoldenSetVersion, *, fmt: str, raw_ids: bool, file_name: s
 
 
 def _lineage(version: GoldenSetVersion) -> dict[str, Any]:
-    # Distinct lineages are few (one per run × queue combination), however many the items.
-    lineages = (GoldenItem.objects.filter(version=version).values_list("lineage", flat=True).distinct()
+    # Distinct lineages are few (one per run × queue combination), however many the items. The
+    # empty order_by matters: the model's ordering would add position to the DISTINCT, making
+    # every row distinct (it cost an export of 100,000 items 0.8 s).
+    lineages = (GoldenItem.objects.filter(version=version).order_by().values_list("lineage", flat=True).distinct()
                 .iterator(chunk_size=CHUNK))
     runs, prompts, queues = set(), set(), set()
     for lineage in lineages:
@@ -388,7 +453,9 @@ def dataset_card(version: GoldenSetVersion) -> str:
         "- Items entered through a sample carry inclusion probabilities in the content metadata only when "
         "imported with them; weight estimates accordingly.",
     ]
-    if GoldenItem.objects.filter(version=version, decided_by="llm_auto_accepted").exists():
+    # Only a rule that takes LLM-only items can have any (the scan costs a tenth of an export).
+    if version.freeze_rule.get("include_llm_only") and GoldenItem.objects.filter(
+            version=version, decided_by=DecidedBy.LLM_AUTO_ACCEPTED).exists():
         lines.append("- Some items were auto-accepted by LLM voters without a human label "
                      "(decided_by = llm_auto_accepted).")
     return "\n".join(lines) + "\n"
@@ -433,10 +500,23 @@ def goldset_version_export(*, version: GoldenSetVersion, fmt: str, output: Path,
         if fmt == "parquet":
             write_parquet(version, handle, raw_ids=raw_ids, digest=digest, on_item=on_progress)
         else:
-            chunks = jsonl_chunks if fmt == "jsonl" else csv_chunks
-            for chunk in chunks(version, raw_ids=raw_ids, digest=digest, on_item=on_progress):
+            chunks = (partial(jsonl_chunks, lines=FILE_CHUNK_LINES) if fmt == "jsonl" else csv_chunks)(
+                version, raw_ids=raw_ids, digest=digest, on_item=on_progress)
+
+            def write(chunk: bytes) -> None:
                 handle.write(chunk)
                 file_hash.update(chunk)
+
+            # Writing and hashing release the GIL, so chunk n goes to disk while Python builds
+            # chunk n+1; chunks are large so that the two threads hand over the GIL rarely.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-write") as pool:
+                pending: Future | None = None
+                for chunk in chunks:
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(write, chunk)
+                if pending is not None:
+                    pending.result()
         _check(version, digest)  # raising here discards the temporary file: no export appears
     if on_progress:
         on_progress(version.item_count)

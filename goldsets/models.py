@@ -147,6 +147,10 @@ class GoldenItem(models.Model):
     labels = models.JSONField(default=list, help_text="Every human label: labeler, vendor, label, role, time.")
     llm = models.JSONField(null=True, blank=True, help_text="The LLM run's decision and votes, if any.")
     lineage = models.JSONField(default=dict)
+    export_head = models.TextField(
+        editable=False, help_text="The item's export line up to and with its labels (labelers pseudonymized), "
+                                  "without the closing brace; made at freeze time. Exports recompute the digest "
+                                  "from it, so what is written is what is verified.")
 
     objects = GoldenItemQuerySet.as_manager()
 

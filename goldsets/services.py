@@ -180,7 +180,7 @@ def goldset_version_build(*, version_id: int, on_progress: Callable[[int, int], 
 
 
 GOLDEN_ITEM_COLUMNS = ("version_id", "position", "item_id", "source", "external_id", "content_sha256", "parts",
-                       "metadata", "gold_label", "decided_by", "labels", "llm", "lineage")
+                       "metadata", "gold_label", "decided_by", "labels", "llm", "lineage", "export_head")
 JSON_COLUMNS = {"parts", "metadata", "labels", "llm", "lineage"}
 
 
@@ -195,6 +195,9 @@ def _write_items(*, version: GoldenSetVersion, keys: list[ItemKey], included: di
     insert = (f"INSERT INTO {GoldenItem._meta.db_table} ({', '.join(GOLDEN_ITEM_COLUMNS)}) "
               f"VALUES ({placeholders})")
     policy_version = str(version.policy_version)
+    key = version.golden_set.pseudonym_key
+    aliases = {pk: pseudonym(key, vendor, external_id) for pk, (vendor, external_id) in names.items()}
+    dumps = orjson.dumps
     digest = Digest()
     for start in range(0, len(keys), ID_CHUNK):
         chunk = keys[start:start + ID_CHUNK]
@@ -214,9 +217,14 @@ def _write_items(*, version: GoldenSetVersion, keys: list[ItemKey], included: di
                        "prompt_version": decision["prompt_version"] if decision else None,
                        "run": decision["run"] if decision else None,
                        "queues": sorted(queue_names[q] for q in entry.queues)}
+            # The export's line up to its labels, the labelers as their pseudonyms (same keys, same order).
+            public = [{"labeler": aliases[labeler_pk], "vendor": names[labeler_pk].vendor, "role": role,
+                       "label": label, "labeled_at": labeled_at} for labeler_pk, role, label, labeled_at in ordered]
+            head = dumps({"external_id": external_id, "source": source, "content_sha256": content_sha256,
+                          "gold_label": entry.gold_label, "decided_by": entry.decided_by, "labels": public})[:-1]
             rows.append((version.pk, start + offset, pk, source, external_id, content_sha256, parts,
-                         metadata, entry.gold_label, entry.decided_by, orjson.dumps(labels).decode(),
-                         orjson.dumps(decision).decode() if decision else None, orjson.dumps(lineage).decode()))
+                         metadata, entry.gold_label, entry.decided_by, dumps(labels).decode(),
+                         dumps(decision).decode() if decision else None, dumps(lineage).decode(), head.decode()))
             digest.add(canonical_line(
                 source=source, external_id=external_id, content_sha256=content_sha256,
                 gold_label=entry.gold_label, decided_by=entry.decided_by,

@@ -33,3 +33,4 @@ def raw_rows(sql: str, params: Sequence[object], chunk: int = 10_000) -> Iterato
         cursor.execute(sql, list(params))
         while rows := cursor.fetchmany(chunk):
             yield from rows
+

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -22,6 +22,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
+from django.db.models.constants import OnConflict
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -225,16 +226,31 @@ def _add_tasks(queue: ReviewQueue, wanted: list[int]) -> tuple[int, int]:
     queue's share, shuffled so gold sits anywhere among them. Runs inside a transaction."""
     known = dict(queue.tasks.values_list("item_id", "is_gold"))
     new_items = [item for item in dict.fromkeys(wanted) if item not in known]
-    gold_known = set(HiddenGoldItem.objects.filter(policy_version=queue.policy_version,
-                                                   item_id__in=new_items).values_list("item_id", flat=True))
-    rows = [ReviewTask(queue=queue, item_id=item, is_gold=item in gold_known) for item in new_items]
-    real = sum(1 for is_gold in known.values() if not is_gold) + sum(1 for row in rows if not row.is_gold)
+    # All of the version's gold, intersected here: an IN of 10,000 ids cost more to compile.
+    gold_known = set(HiddenGoldItem.objects.filter(policy_version=queue.policy_version)
+                     .values_list("item_id", flat=True)).intersection(new_items)
+    rows = [(item, item in gold_known) for item in new_items]
+    real = sum(1 for is_gold in known.values() if not is_gold) + len(new_items) - len(gold_known)
     gold = sum(1 for is_gold in known.values() if is_gold) + len(gold_known)
     mixed = gold_items_to_mix(queue, real_tasks=real, gold_tasks=gold, taken=set(known) | set(new_items))
-    rows += [ReviewTask(queue=queue, item_id=item, is_gold=True) for item in mixed]
+    rows += [(item, True) for item in mixed]
     random.Random(f"{queue.pk}:{len(known)}").shuffle(rows)
-    ReviewTask.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    _insert_tasks(queue, rows)
     return len(rows), len(mixed)
+
+
+def _insert_tasks(queue: ReviewQueue, rows: list[tuple[int, bool]]) -> None:
+    """New tasks (item, is gold) in the given order, skipping items the queue has already: plain
+    INSERTs (the ORM's per-row work cost a 10,000-item push 0.7 s before its first import)."""
+    ops = connection.ops
+    columns = ("queue_id", "item_id", "status", "labels", "is_gold", "extra_slots", "created_at")
+    sql = (f"{ops.insert_statement(on_conflict=OnConflict.IGNORE)} {ops.quote_name(ReviewTask._meta.db_table)} "
+           f"({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+           f"{ops.on_conflict_suffix_sql([], OnConflict.IGNORE, [], [])}")
+    now = ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(queue.pk, item, ReviewTaskStatus.NEW.value, 0, is_gold, 0, now)
+                                 for item, is_gold in rows])
 
 
 def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
@@ -288,9 +304,9 @@ def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
 
 
 def _push_new_tasks(queue: ReviewQueue, client: LabelStudioClient, result: PushResult) -> None:
-    """Batches go out one at a time; the next batch is read and marked while the current one
-    is in flight (the import is mostly waiting on Label Studio), so the database work hides
-    behind the network."""
+    """Batches go out one at a time, and Label Studio is kept busy: as soon as one import
+    returns, the next (already read and marked) is sent, and only then are the returned ids
+    saved and the batch after it prepared, while that import is in flight."""
     spec = _spec(queue)
 
     def prepare() -> tuple[list[int], list[dict]] | None:
@@ -301,26 +317,42 @@ def _push_new_tasks(queue: ReviewQueue, client: LabelStudioClient, result: PushR
         ReviewTask.objects.filter(pk__in=[t.pk for t in batch]).update(status=ReviewTaskStatus.IMPORTING)
         return [t.pk for t in batch], _task_payload(queue, spec, batch)
 
+    def settle(sending: list[int], in_flight: Future, never_sent: list[int]) -> list[int]:
+        try:
+            return in_flight.result()
+        except BaseException as exc:
+            # Unsent tasks go back to new; a batch whose import failed does too when its
+            # project is gone, otherwise its fate is unknown and the next push looks it up.
+            back = never_sent + (sending if isinstance(exc, ProjectMissing) else [])
+            ReviewTask.objects.filter(pk__in=back).update(status=ReviewTaskStatus.NEW)
+            raise
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ls-import") as pool:
         upcoming = prepare()
-        while upcoming is not None:
-            sending, payload = upcoming
-            upcoming = None
-            in_flight = pool.submit(client.tasks_import, queue.ls_project_id, payload)
+        if upcoming is None:
+            return
+        sending, payload = upcoming
+        in_flight = pool.submit(client.tasks_import, queue.ls_project_id, payload)
+        try:
+            upcoming = prepare()
+        except BaseException:
+            settle(sending, in_flight, [])
+            raise
+        while True:
+            ids = settle(sending, in_flight, upcoming[0] if upcoming else [])
+            done = sending
+            if upcoming is not None:
+                sending, payload = upcoming
+                in_flight = pool.submit(client.tasks_import, queue.ls_project_id, payload)
+            _save_task_ids(list(zip(done, ids, strict=True)))
+            result.pushed += len(done)
+            if upcoming is None:
+                return
             try:
                 upcoming = prepare()
-            finally:
-                try:
-                    ids = in_flight.result()
-                except BaseException as exc:
-                    never_sent = upcoming[0] if upcoming else []
-                    # Unsent tasks go back to new; a batch whose import failed does too when its
-                    # project is gone, otherwise its fate is unknown and the next push looks it up.
-                    back = never_sent + (sending if isinstance(exc, ProjectMissing) else [])
-                    ReviewTask.objects.filter(pk__in=back).update(status=ReviewTaskStatus.NEW)
-                    raise
-            _save_task_ids(list(zip(sending, ids, strict=True)))
-            result.pushed += len(sending)
+            except BaseException:
+                settle(sending, in_flight, [])
+                raise
 
 
 def _save_task_ids(pairs: list[tuple[int, int]]) -> None:

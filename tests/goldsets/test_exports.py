@@ -77,13 +77,29 @@ def test_raw_ids_need_the_permission(frozen, tmp_path, django_user_model):
     del nobody
 
 
-def test_a_tampered_version_refuses_to_export_and_writes_nothing(frozen, tmp_path):
+@pytest.mark.parametrize(("column", "fmt"), [
+    ("labels", "csv"),  # CSV and raw-id exports are built from the frozen columns
+    ("export_head", "jsonl"),  # pseudonymized JSONL and Parquet from the frozen export heads
+    ("export_head", "parquet"),
+])
+def test_a_tampered_version_refuses_to_export_and_writes_nothing(frozen, tmp_path, column, fmt):
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE goldsets_goldenitem SET labels = '[]' WHERE position = 3")
-    out = tmp_path / "x.jsonl"
+        if column == "labels":
+            cursor.execute("UPDATE goldsets_goldenitem SET labels = '[]' WHERE position = 3")
+        else:  # the gold label inside the head changed, the column left as it was
+            cursor.execute("UPDATE goldsets_goldenitem SET export_head = replace(export_head, "
+                           "'\"gold_label\":\"' || gold_label, '\"gold_label\":\"x' || gold_label) "
+                           "WHERE position = 3")
+            assert cursor.rowcount == 1
+    out = tmp_path / f"x.{fmt}"
     with pytest.raises(CommandError, match="digest"):
-        call_command("goldset", "export", "gs", "--format", "jsonl", "--output", str(out), stdout=StringIO())
+        call_command("goldset", "export", "gs", "--format", fmt, "--output", str(out), stdout=StringIO())
     assert list(tmp_path.iterdir()) == []
+    from goldsets.exports import DigestMismatch, goldset_version_verify
+    from goldsets.models import GoldenSetVersion
+
+    with pytest.raises(DigestMismatch):  # what pages and the API check before their first byte
+        goldset_version_verify(version=GoldenSetVersion.objects.get(golden_set__name="gs"))
 
 
 def test_export_imported_into_an_empty_database_freezes_to_the_same_digest(published, tmp_path):
@@ -119,3 +135,30 @@ def test_export_imported_into_an_empty_database_freezes_to_the_same_digest(publi
     out = StringIO()
     call_command("goldset", "freeze", "rt", "--policy", "harassment", stdout=out)
     assert f"digest {digest}" in out.getvalue()
+
+
+def test_jsonl_lines_from_frozen_heads_equal_the_records_of_the_frozen_columns(frozen):
+    from goldsets.exports import export_records, jsonl_chunks
+    from goldsets.models import GoldenSetVersion
+
+    version = GoldenSetVersion.objects.get(golden_set__name="gs")
+    lines = [json.loads(line) for line in b"".join(jsonl_chunks(version)).splitlines()]
+    assert lines == list(export_records(version)) and len(lines) == version.item_count
+    raw = [json.loads(line) for line in b"".join(jsonl_chunks(version, raw_ids=True)).splitlines()]
+    assert raw == list(export_records(version, raw_ids=True))
+    assert {label["labeler"] for line in lines for label in line["labels"]}.isdisjoint(
+        {label["labeler"] for line in raw for label in line["labels"]})
+
+
+def test_parquet_rows_carry_the_frozen_columns(frozen, tmp_path):
+    from goldsets.exports import export_records
+
+    result = goldset_version_export(version=frozen, fmt="parquet", output=tmp_path / "x.parquet")
+    rows = pq.read_table(result.path).to_pylist()
+    records = list(export_records(frozen))
+    assert len(rows) == len(records) == frozen.item_count
+    for row, record in zip(rows, records, strict=True):
+        assert json.loads(row["metadata"]) == record["metadata"] and json.loads(row["lineage"]) == record["lineage"]
+        assert row["labels"] == record["labels"] and row["gold_label"] == record["gold_label"]
+        assert {k: v for k, v in row["components"].items() if v is not None} == record["components"]
+        assert row["llm_label"] == (record["llm"] or {}).get("label")
