@@ -34,7 +34,7 @@ CHUNK = 2000
 PARQUET_ROW_GROUP = 10_000
 FILE_CHUNK_LINES = 10_000  # JSONL lines per write of a file export
 # Parquet string columns read as stored JSON text beside each line (order of _side_sql).
-SIDE_COLUMNS = ("metadata", "lineage")
+SIDE_COLUMNS = ("metadata", "llm_label", "llm_confidence", "lineage")
 
 SCHEMA = {
     "external_id": "the item's id in its source",
@@ -162,30 +162,26 @@ def export_records(version: GoldenSetVersion, *, raw_ids: bool = False,
 def _tail_sql(kind: str) -> str:
     """SQL that splices an item's stored JSON columns into the end of its line, as UTF-8 bytes,
     so the database, not Python, copies (and never decodes) the bulk of the bytes. ``jsonl``:
-    the export's objects; ``parquet``: the components and the LLM label and confidence pulled
-    out, the shape the Parquet schema reads (metadata and lineage, stored JSON that Parquet
-    keeps as strings, are read as plain columns beside it: see ``_side_sql``)."""
+    the export's objects; ``parquet``: the components, the one nested column Arrow's JSON
+    reader builds (the flat columns are read beside the line: see ``_side_sql``)."""
     postgres = connection.vendor == "postgresql"
     text, newline = ("::text", "chr(10)") if postgres else ("", "char(10)")
     if kind == "jsonl":
         tail = (f"',\"components\":' || parts{text} || ',\"metadata\":' || metadata{text} || ',\"llm\":' || "
                 f"COALESCE(llm{text}, 'null') || ',\"lineage\":' || lineage{text} || '}}' || {newline}")
-    elif postgres:
-        tail = ("',\"components\":' || parts::text || "
-                "',\"llm_label\":' || COALESCE(to_json(llm->>'label')::text, 'null') || "
-                "',\"llm_confidence\":' || COALESCE(llm->>'confidence', 'null') || '}' || chr(10)")
     else:
-        tail = ("',\"components\":' || parts || "
-                "',\"llm_label\":' || COALESCE(json_quote(json_extract(llm, '$.label')), 'null') || "
-                "',\"llm_confidence\":' || COALESCE(json_extract(llm, '$.confidence'), 'null') || '}' || char(10)")
+        tail = f"',\"components\":' || parts{text} || '}}' || {newline}"
     return f"convert_to({tail}, 'UTF8')" if postgres else f"CAST({tail} AS BLOB)"
 
 
 def _side_sql(kind: str) -> str:
-    """The columns read beside each line: Parquet's string columns, as stored text."""
+    """The columns read beside each line, in SIDE_COLUMNS order: Parquet's flat columns
+    (metadata and lineage as their stored JSON text, the LLM's label and confidence)."""
     if kind != "parquet":
         return ""
-    return ", metadata::text, lineage::text" if connection.vendor == "postgresql" else ", metadata, lineage"
+    if connection.vendor == "postgresql":
+        return ", metadata::text, llm->>'label', (llm->>'confidence')::float8, lineage::text"
+    return ", metadata, json_extract(llm, '$.label'), json_extract(llm, '$.confidence'), lineage"
 
 
 def _line_batches(version: GoldenSetVersion, *, kind: str, raw_ids: bool, digest: Digest | None,
@@ -326,15 +322,15 @@ def write_parquet(version: GoldenSetVersion, sink: Any, *, raw_ids: bool = False
     the schema and parsed by Arrow's (C++, multi-threaded) JSON reader: building the columns
     from Python objects costs several times more."""
     schema = parquet_schema()
-    as_text = list(SIDE_COLUMNS)
-    parsed = pa.schema([field for field in schema if field.name not in as_text])
+    beside = [schema.field(name) for name in SIDE_COLUMNS]
+    parsed = pa.schema([field for field in schema if field.name not in SIDE_COLUMNS])
     options = pa_json.ParseOptions(explicit_schema=parsed, unexpected_field_behavior="error")
 
     def write(lines: bytes, side: list[tuple]) -> None:  # Arrow parses and compresses without the GIL
         table = pa_json.read_json(io.BytesIO(lines), parse_options=options,
                                   read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(lines) + 1)))
-        for index, name in enumerate(as_text):
-            table = table.append_column(name, pa.array([row[index] for row in side], pa.string()))
+        for index, field in enumerate(beside):
+            table = table.append_column(field, pa.array([row[index] for row in side], field.type))
         writer.write_table(table.select(schema.names))
 
     # One writer thread: row group n is parsed and written while Python builds row group n+1;
