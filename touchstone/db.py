@@ -26,6 +26,14 @@ def json_text(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
+def raw_row_batches(sql: str, params: Sequence[object], chunk: int = 10_000) -> Iterator[list[tuple]]:
+    """``raw_rows`` a fetch at a time: lists of up to ``chunk`` rows, for loops that work per batch."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, list(params))
+        while rows := cursor.fetchmany(chunk):
+            yield rows
+
+
 def raw_rows(sql: str, params: Sequence[object], chunk: int = 10_000) -> Iterator[tuple]:
     """Stream rows with a raw (server-side on PostgreSQL) cursor: the ORM's per-row conversions
     cost more than the freeze's own work at 100,000 items."""
