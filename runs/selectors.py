@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from runs.models import DecisionOutcome, ItemDecision, Judgement, JudgementStatus, LabelingRun, LLMCall, RunVoter
 from touchstone.errors import NotFound
@@ -112,11 +112,16 @@ def item_decisions_under_policy_version(*, policy_version_id: int, item_ids: Ite
         yield DecisionRow(*row, simulated=row[1] in simulated)
 
 
+def routed_to_review_item_ids_query(*, policy_version_id: int) -> QuerySet:
+    """The ids of items that runs under this policy version routed to human review, as a lazy
+    query (for ``item_id__in=``: a subquery, however many items)."""
+    return ItemDecision.objects.filter(run__prompt_version__policy_version_id=policy_version_id,
+                                       outcome=DecisionOutcome.HUMAN_REVIEW).values_list("item_id", flat=True)
+
+
 def item_ids_routed_to_review(*, policy_version_id: int) -> list[int]:
     """Items that runs under this policy version routed to human review, in id order."""
-    return list(ItemDecision.objects.filter(run__prompt_version__policy_version_id=policy_version_id,
-                                            outcome=DecisionOutcome.HUMAN_REVIEW)
-                .order_by("item_id").values_list("item_id", flat=True).distinct())
+    return list(routed_to_review_item_ids_query(policy_version_id=policy_version_id).order_by("item_id").distinct())
 
 
 class VoterJudgement(NamedTuple):

@@ -21,13 +21,13 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q
 from django.db.models.constants import OnConflict
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from content.models import ContentImage
+from content.models import ContentImage, ContentItem
 from policies.models import PolicyVersion
 from review.labelstudio import (
     LabelStudioClient,
@@ -58,8 +58,12 @@ from review.models import (
     Vendor,
 )
 from review.services.quality import PAUSED_REASON, gold_items_to_mix, labelers_flag, open_slots_for_uncounted
-from runs.models import DecisionOutcome, ItemDecision, RunVoter
 from runs.routing import needs_adjudication
+from runs.selectors import (
+    item_decisions_under_policy_version,
+    item_ids_routed_to_review,
+    routed_to_review_item_ids_query,
+)
 from touchstone.audit import audit_event_record
 from touchstone.errors import ApplicationError
 from touchstone.retry import backoff_seconds
@@ -115,14 +119,10 @@ def review_image_name(token: str) -> str | None:
         return None
 
 
-def _routed(policy_version: PolicyVersion) -> QuerySet[ItemDecision]:
-    return ItemDecision.objects.filter(run__prompt_version__policy_version=policy_version,
-                                       outcome=DecisionOutcome.HUMAN_REVIEW)
-
-
 def _max_images(policy_version: PolicyVersion) -> int:
     """Image slots for a new queue: as many as the items routed so far carry (at most 4)."""
-    most = (ContentImage.objects.filter(item_id__in=_routed(policy_version).values("item_id"))
+    routed = routed_to_review_item_ids_query(policy_version_id=policy_version.pk)
+    most = (ContentImage.objects.filter(item_id__in=routed)
             .exclude(file="").values("item_id").annotate(n=Count("pk")).order_by("-n").values_list("n", flat=True)
             .first())
     return min(most or 0, MAX_IMAGES)
@@ -132,7 +132,8 @@ def _parts_in_use(policy_version: PolicyVersion) -> list[str]:
     """Text parts for a new queue: those the items routed so far carry (every allowed part when
     none is routed yet), so labelers do not face a heading per empty part."""
     seen: set[str] = set()
-    for parts in _routed(policy_version).values_list("item__parts", flat=True)[:5000]:
+    routed = routed_to_review_item_ids_query(policy_version_id=policy_version.pk)
+    for parts in ContentItem.objects.filter(pk__in=routed).values_list("parts", flat=True)[:5000]:
         seen.update(name for name, text in (parts or {}).items() if text)
     return [part for part in settings.CONTENT_PARTS if part in seen]
 
@@ -207,9 +208,7 @@ def review_queue_recreate_project(*, queue: ReviewQueue, acting_user: AbstractBa
 
 def routed_items(queue: ReviewQueue) -> list[int]:
     """Items LLM runs under this queue's policy version routed to human review."""
-    return list(ItemDecision.objects.filter(run__prompt_version__policy_version=queue.policy_version,
-                                            outcome=DecisionOutcome.HUMAN_REVIEW)
-                .values_list("item_id", flat=True).distinct())
+    return item_ids_routed_to_review(policy_version_id=queue.policy_version_id)
 
 
 @dataclass
@@ -389,20 +388,13 @@ def _task_payload(queue: ReviewQueue, spec: QueueConfigSpec, batch: list[ReviewT
 def llm_suggestions(policy_version: PolicyVersion, item_ids: list[int], spec: QueueConfigSpec) -> dict[int, dict]:
     """The newest LLM decision per item as a Label Studio prediction. Its model_version names
     the run and says SIMULATOR when any voter of the run is the simulator."""
-    decisions = (ItemDecision.objects.filter(run__prompt_version__policy_version=policy_version,
-                                             item_id__in=item_ids).exclude(label="")
-                 .order_by("item_id", "-created_at").values_list("item_id", "run_id", "run__name", "label",
-                                                                 "confidence"))
-    simulated_runs = set(RunVoter.objects.filter(endpoint__is_simulator=True).values_list("run_id", flat=True))
-    suggestions: dict[int, dict] = {}
-    for item_id, run_id, run_name, label, confidence in decisions:
-        if item_id in suggestions:
-            continue
-        simulated = " (SIMULATOR, not a real model)" if run_id in simulated_runs else ""
-        suggestions[item_id] = {"model_version": f"LLM run {run_name}{simulated}"[:200],
-                                "score": confidence if confidence is not None else 0.0,
-                                "result": annotation_result(label, target_part=spec.parts[0])}
-    return suggestions
+    newest = {row.item_id: row for row in item_decisions_under_policy_version(
+        policy_version_id=policy_version.pk, item_ids=item_ids) if row.label}  # oldest first: the last wins
+    return {item_id: {"model_version": f"LLM run {row.run_name}"
+                                       f"{' (SIMULATOR, not a real model)' if row.simulated else ''}"[:200],
+                      "score": row.confidence if row.confidence is not None else 0.0,
+                      "result": annotation_result(row.label, target_part=spec.parts[0])}
+            for item_id, row in newest.items()}
 
 
 def _recover_importing(queue: ReviewQueue, client: LabelStudioClient) -> int:

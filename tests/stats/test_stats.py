@@ -1,7 +1,9 @@
 """Agreement statistics against published worked examples and independent implementations."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import krippendorff
 import numpy as np
@@ -230,6 +232,8 @@ def test_summary_is_json_ready_on_100k_units():
     assert len(summary["pairwise_cohen_kappa"]) == 80  # 40 labelers in a ring, 3 per unit
 
 
-def test_stats_import_without_django():
-    code = "import sys, stats; assert 'django' not in sys.modules, 'django imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+def test_stats_and_simulator_import_without_django_or_settings():
+    code = ("import sys, stats, simulator, simulator.server; "
+            "assert not [m for m in sys.modules if m == 'django' or m.startswith('django.')], 'django imported'")
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=Path(__file__).resolve().parents[2])
