@@ -273,6 +273,16 @@ def jsonl_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Di
 
 CSV_COLUMNS = ["external_id", "source", "content_sha256", "gold_label", "decided_by", "label_count", "labels",
                "llm_label", "llm_confidence", "metadata"]
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, prefixed with ``'`` so that it
+    shows as text (OWASP's advice on CSV injection); other values as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def csv_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Digest | None = None,
@@ -280,17 +290,19 @@ def csv_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Dige
     """One row per item; text parts as ``part.<name>`` columns, nested fields as JSON text."""
     parts = list(settings.CONTENT_PARTS)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180's CRLF: the writer then quotes any cell holding a CR or LF (with "\n" it left a
+    # lone CR unquoted, which split the row for readers).
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS[:6] + [f"part.{name}" for name in parts] + CSV_COLUMNS[6:])
     for n, record in enumerate(export_records(version, raw_ids=raw_ids, digest=digest), start=1):
         llm = record["llm"] or {}
-        writer.writerow([
+        writer.writerow([spreadsheet_safe(cell) for cell in (
             record["external_id"], record["source"], record["content_sha256"], record["gold_label"],
             record["decided_by"], len(record["labels"]),
             *[record["components"].get(name, "") for name in parts],
             json.dumps(record["labels"], ensure_ascii=False), llm.get("label", ""),
             "" if llm.get("confidence") is None else llm["confidence"],
-            json.dumps(record["metadata"], ensure_ascii=False)])
+            json.dumps(record["metadata"], ensure_ascii=False))])
         if n % 500 == 0:
             yield out.getvalue().encode()
             out.seek(0)
@@ -447,6 +459,9 @@ def dataset_card(version: GoldenSetVersion) -> str:
         "distribution towards easy items.",
         "- Items entered through a sample carry inclusion probabilities in the content metadata only when "
         "imported with them; weight estimates accordingly.",
+        "- In the CSV export, a text cell that begins with =, +, -, @, a tab or a carriage return is prefixed "
+        "with ' so that spreadsheets show it as text instead of running it as a formula (OWASP's advice on CSV "
+        "injection); JSONL and Parquet carry every text unchanged.",
     ]
     # Only a rule that takes LLM-only items can have any (the scan costs a tenth of an export).
     if version.freeze_rule.get("include_llm_only") and GoldenItem.objects.filter(

@@ -119,8 +119,22 @@ def _check_fields(loc: _Located, data: Any, field: str, allowed: set[str]) -> di
     return data
 
 
+def _refuse_anchors_and_aliases(front: str, path: str, offset: int) -> None:
+    """A few KB of nested aliases expand to gigabytes (a "billion laughs"), and a policy file
+    never needs them: refuse them before anything is built, from the tokens alone (linear)."""
+    try:
+        for token in yaml.scan(front, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.AnchorToken | yaml.AliasToken):
+                kind = "anchor &" if isinstance(token, yaml.AnchorToken) else "alias *"
+                raise LineError(path, token.start_mark.line + 1 + offset, None,
+                                f"YAML {kind}{token.value} is not allowed in a policy file (no anchors or aliases)")
+    except yaml.YAMLError:
+        return  # malformed YAML: composing it reports where
+
+
 def parse_policy_file(text: str, *, path: str = "<policy>", version: int = 0) -> PolicySpec:
     front, body, offset = _split_front_matter(text, path)
+    _refuse_anchors_and_aliases(front, path, offset)
     try:
         node = yaml.compose(front, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

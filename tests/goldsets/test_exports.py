@@ -162,3 +162,31 @@ def test_parquet_rows_carry_the_frozen_columns(frozen, tmp_path):
         assert row["labels"] == record["labels"] and row["gold_label"] == record["gold_label"]
         assert {k: v for k, v in row["components"].items() if v is not None} == record["components"]
         assert row["llm_label"] == (record["llm"] or {}).get("label")
+
+
+HOSTILE = ["=HYPERLINK(\"http://x\")", "+1+2", "-3", "@SUM(A1)", "\tcmd", "\rcmd", "plain", "a=b"]
+
+
+def test_csv_cells_that_would_run_as_formulas_are_prefixed_and_jsonl_parquet_stay_byte_exact(published, tmp_path):
+    from content.models import ContentItem
+    from tests.goldsets.conftest import label_items
+
+    items = label_items(published, [["insult"] * 3] * len(HOSTILE), source="hostile", vendor="=cmd|' /C calc'!A0")
+    for item, text in zip(items, HOSTILE, strict=True):  # not frozen yet: the content may still be set
+        ContentItem.objects.filter(pk=item.pk).update(parts={"text": text}, external_id=text)
+    version = goldset_version_build(version_id=goldset_version_freeze_request(
+        name="hostile", policy_version=published, rule=FreezeRule()).pk)
+
+    csv_out = goldset_version_export(version=version, fmt="csv", output=tmp_path / "x.csv")
+    rows = list(csv.DictReader(csv_out.path.open(newline="")))
+    by_text = {row["part.text"]: row for row in rows}
+    assert set(by_text) == {("'" + t if t[0] in "=+-@\t\r" else t) for t in HOSTILE}
+    assert all(row["external_id"] == row["part.text"] for row in rows)
+    assert all(json.loads(row["labels"])[0]["vendor"] == "=cmd|' /C calc'!A0" for row in rows)  # in JSON: "[" first
+    assert "CSV injection" in csv_out.card_path.read_text()
+
+    jsonl = goldset_version_export(version=version, fmt="jsonl", output=tmp_path / "x.jsonl")
+    lines = [json.loads(line) for line in jsonl.path.read_text().splitlines()]
+    assert sorted(line["components"]["text"] for line in lines) == sorted(HOSTILE)
+    parquet = goldset_version_export(version=version, fmt="parquet", output=tmp_path / "x.parquet")
+    assert sorted(pq.read_table(parquet.path).column("external_id").to_pylist()) == sorted(HOSTILE)

@@ -114,3 +114,27 @@ def test_format_then_parse_is_identity(title: str, definition: str, rule: str, e
         examples=(ExampleSpec("bad", example, "negative", explanation),),
     )
     assert parse_policy_file(format_policy_file(spec), path="x.md") == spec
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    """The "billion laughs" of the hardening issue: each level repeats the one above nine times."""
+    lines = ["---", 'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels + 1):
+        lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
+    return "\n".join([*lines, "slug: demo", "---", "# body"]) + "\n"
+
+
+def test_an_alias_bomb_is_refused_at_its_first_anchor_in_well_under_a_second() -> None:
+    import time
+
+    started = time.perf_counter()
+    error = parse_error(_alias_bomb())
+    assert time.perf_counter() - started < 0.5
+    assert (error.path, error.line) == ("demo.md", 2) and "anchor &l0" in error.reason
+    assert str(error).startswith("demo.md:2: YAML anchor &l0 is not allowed")
+
+
+def test_a_lone_alias_is_refused_too_with_its_line() -> None:
+    text = GOOD.replace("    text: No bad things.", "    text: *nothing")
+    error = parse_error(text)
+    assert error.line == GOOD.splitlines().index("    text: No bad things.") + 1 and "alias *nothing" in error.reason
