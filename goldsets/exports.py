@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import json
 import operator
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -413,29 +415,41 @@ def _fmt_estimate(estimate: dict | None) -> str:
     return text
 
 
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def markdown_text(value: object) -> str:
+    """User-supplied text as inert Markdown: HTML escaped (no tag or script survives) and every
+    Markdown mark backslash-escaped, on one line (a newline could start a heading or a list)."""
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
 def dataset_card(version: GoldenSetVersion) -> str:
-    """A Markdown dataset card: what the version is, how it was made, how reliable it is."""
+    """A Markdown dataset card: what the version is, how it was made, how reliable it is. Every
+    user-supplied string (names, description, vendors, labels) goes through ``markdown_text``."""
     stats = version.stats or {}
     policy_version = version.policy_version
+    md = markdown_text
     lines = [
-        f"# {version.golden_set.name} v{version.number}",
+        f"# {md(version.golden_set.name)} v{version.number}",
         "",
-        version.golden_set.description or "",
+        md(version.golden_set.description or ""),
         "",
         "## What it is",
-        f"- Policy: `{policy_version}` (content sha256 `{policy_version.content_sha256[:16]}…`)",
+        f"- Policy: {md(policy_version)} (content sha256 `{policy_version.content_sha256[:16]}…`)",
         f"- Items: {version.item_count}; digest `{version.digest}`",
         f"- Frozen {version.frozen_at:%Y-%m-%d %H:%M} UTC by "
-        f"{version.frozen_by.get_username() if version.frozen_by else 'a task'}"
+        f"{md(version.frozen_by.get_username()) if version.frozen_by else 'a task'}"
         + (f"; parent v{version.parent.number}" if version.parent else ""),
         f"- Freeze rule: {json.dumps(version.freeze_rule)}",
         "",
         "## Gold labels",
         "| label | items |",
         "| --- | ---: |",
-        *[f"| {label} | {count} |" for label, count in version.label_distribution.items()],
+        *[f"| {md(label)} | {count} |" for label, count in version.label_distribution.items()],
         "",
-        "Left out: " + (", ".join(f"{k} {v}" for k, v in version.excluded.items()) or "nothing"),
+        "Left out: " + (", ".join(f"{md(k)} {v}" for k, v in version.excluded.items()) or "nothing"),
         "",
         "## Agreement among human labelers",
         f"- Units with two or more labels: {stats.get('pairable_units', 0)}",
@@ -449,7 +463,7 @@ def dataset_card(version: GoldenSetVersion) -> str:
         "## Labeler pool",
         f"- {len(stats.get('labelers', []))} labelers at {len(stats.get('vendors', []))} vendors; "
         "labeler ids in exports are pseudonyms unless raw ids were requested.",
-        *[f"- {row['vendor']}: {row['items']} labels, accuracy against gold {row['accuracy']:.3f}"
+        *[f"- {md(row['vendor'])}: {row['items']} labels, accuracy against gold {row['accuracy']:.3f}"
           for row in stats.get("vendors", [])],
         "",
         "## Known limitations",

@@ -27,6 +27,26 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true or false)")
 
 
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number") from None
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if not raw:
@@ -52,6 +72,10 @@ if not SECRET_KEY:
     if IS_PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set when TOUCHSTONE_ENV=production")
     SECRET_KEY = _INSECURE_KEY
+if IS_PRODUCTION and (SECRET_KEY == _INSECURE_KEY or SECRET_KEY.startswith("django-insecure")):
+    raise ImproperlyConfigured("SECRET_KEY is the published development key: set a secret one in production")
+if IS_PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG must be off when TOUCHSTONE_ENV=production")
 
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", [] if IS_PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
@@ -150,7 +174,7 @@ LOGIN_URL = "admin:login"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", IS_PRODUCTION)
 SESSION_COOKIE_SECURE = IS_PRODUCTION
 CSRF_COOKIE_SECURE = IS_PRODUCTION
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000" if IS_PRODUCTION else "0"))
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if IS_PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = IS_PRODUCTION
 SECURE_HSTS_PRELOAD = IS_PRODUCTION
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
@@ -197,7 +221,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # LLM endpoint (any OpenAI-compatible server); the bundled simulator by default.
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8011/v1")
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "sk-touchstone-simulator")
-LLM_TIMEOUT_SECONDS = float(os.environ.get("LLM_TIMEOUT_SECONDS", "60"))
+LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 60)
 
 # Label Studio (used from the human-review issue on).
 LABEL_STUDIO_URL = os.environ.get("LABEL_STUDIO_URL", "http://127.0.0.1:8090")
@@ -209,12 +233,12 @@ LABEL_STUDIO_WEBHOOK_HEADER = "X-Touchstone-Webhook-Secret"
 # Where labelers' browsers reach Touchstone (for item images shown in Label Studio tasks).
 TOUCHSTONE_PUBLIC_URL = os.environ.get("TOUCHSTONE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # How long a push waits (with backoff) for an unreachable Label Studio before giving up.
-LABEL_STUDIO_RETRY_SECONDS = float(os.environ.get("LABEL_STUDIO_RETRY_SECONDS", "300"))
+LABEL_STUDIO_RETRY_SECONDS = env_float("LABEL_STUDIO_RETRY_SECONDS", 300)
 
 # Labeler quality on hidden gold: flagged below this accuracy after this many gold items;
 # paused too when auto-pause is on (otherwise a person pauses them from the CLI or admin).
-LABELER_MIN_GOLD_ACCURACY = float(os.environ.get("LABELER_MIN_GOLD_ACCURACY", "0.7"))
-LABELER_MIN_GOLD_ITEMS = int(os.environ.get("LABELER_MIN_GOLD_ITEMS", "10"))
+LABELER_MIN_GOLD_ACCURACY = env_float("LABELER_MIN_GOLD_ACCURACY", 0.7)
+LABELER_MIN_GOLD_ITEMS = env_int("LABELER_MIN_GOLD_ITEMS", 10)
 LABELER_AUTO_PAUSE = os.environ.get("LABELER_AUTO_PAUSE", "false").lower() in ("1", "true", "yes")
 
 # Offline token counting: tiktoken only reads encodings already in this cache.
@@ -233,13 +257,13 @@ LOGGING = {
 CONTENT_PARTS = env_list("CONTENT_PARTS", [
     "query", "response", "context", "text", "prompt", "title", "user", "agent", "prev_user", "prev_agent",
 ])
-CONTENT_MAX_PART_CHARS = int(os.environ.get("CONTENT_MAX_PART_CHARS", "100000"))
-CONTENT_MAX_IMAGES = int(os.environ.get("CONTENT_MAX_IMAGES", "8"))
-CONTENT_IMAGE_MAX_BYTES = int(os.environ.get("CONTENT_IMAGE_MAX_BYTES", str(20 * 1024 * 1024)))
-CONTENT_IMAGE_MAX_PIXELS = int(os.environ.get("CONTENT_IMAGE_MAX_PIXELS", "40000000"))
-CONTENT_IMAGE_MAX_SIDE = int(os.environ.get("CONTENT_IMAGE_MAX_SIDE", "2048"))
-CONTENT_IMAGE_THUMBNAIL_SIDE = int(os.environ.get("CONTENT_IMAGE_THUMBNAIL_SIDE", "256"))
+CONTENT_MAX_PART_CHARS = env_int("CONTENT_MAX_PART_CHARS", 100000)
+CONTENT_MAX_IMAGES = env_int("CONTENT_MAX_IMAGES", 8)
+CONTENT_IMAGE_MAX_BYTES = env_int("CONTENT_IMAGE_MAX_BYTES", 20 * 1024 * 1024)
+CONTENT_IMAGE_MAX_PIXELS = env_int("CONTENT_IMAGE_MAX_PIXELS", 40000000)
+CONTENT_IMAGE_MAX_SIDE = env_int("CONTENT_IMAGE_MAX_SIDE", 2048)
+CONTENT_IMAGE_THUMBNAIL_SIDE = env_int("CONTENT_IMAGE_THUMBNAIL_SIDE", 256)
 CONTENT_IMAGE_HOSTS = env_list("CONTENT_IMAGE_HOSTS", [])
 # Only for a local test server: lets allow-listed hosts resolve to loopback/private addresses.
 CONTENT_IMAGE_ALLOW_PRIVATE_ADDRESSES = env_bool("CONTENT_IMAGE_ALLOW_PRIVATE_ADDRESSES", False)
-CONTENT_IMAGE_TIMEOUT_SECONDS = float(os.environ.get("CONTENT_IMAGE_TIMEOUT_SECONDS", "10"))
+CONTENT_IMAGE_TIMEOUT_SECONDS = env_float("CONTENT_IMAGE_TIMEOUT_SECONDS", 10)

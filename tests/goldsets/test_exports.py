@@ -190,3 +190,19 @@ def test_csv_cells_that_would_run_as_formulas_are_prefixed_and_jsonl_parquet_sta
     assert sorted(line["components"]["text"] for line in lines) == sorted(HOSTILE)
     parquet = goldset_version_export(version=version, fmt="parquet", output=tmp_path / "x.parquet")
     assert sorted(pq.read_table(parquet.path).column("external_id").to_pylist()) == sorted(HOSTILE)
+
+
+def test_the_dataset_card_keeps_user_text_inert(published, tmp_path):
+    from goldsets.exports import dataset_card, markdown_text
+    from goldsets.models import GoldenSet
+    from tests.goldsets.conftest import label_items
+
+    label_items(published, [["insult"] * 3] * 3, vendor="<script>alert(1)</script>")
+    version = goldset_version_build(version_id=goldset_version_freeze_request(
+        name="inert", policy_version=published, rule=FreezeRule(),
+        description="# Heading\n<img src=x onerror=alert(1)> [click](javascript:alert(1))").pk)
+    card = dataset_card(version)
+    assert "<script>" not in card and "<img" not in card and "](javascript" not in card
+    assert "&lt;script&gt;alert\\(1\\)&lt;/script&gt;" in card and "\\# Heading" in card
+    assert GoldenSet.objects.get(name="inert").description.startswith("# Heading")  # stored as given
+    assert markdown_text("a_b*c") == "a\\_b\\*c" and markdown_text("two\nlines") == "two lines"

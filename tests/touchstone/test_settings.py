@@ -43,6 +43,23 @@ def test_bad_boolean_is_named(tmp_path: Path) -> None:
     assert result.returncode != 0 and "DJANGO_DEBUG='perhaps'" in result.stderr
 
 
+def test_production_refuses_the_published_key_and_debug(tmp_path: Path) -> None:
+    insecure = manage("check", TOUCHSTONE_ENV="production", ALLOWED_HOSTS="x.example.org",
+                      SECRET_KEY="django-insecure-touchstone-local-only-never-use-in-production",
+                      TOUCHSTONE_STATE_DIR=str(tmp_path))
+    assert insecure.returncode != 0 and "published development key" in insecure.stderr
+    debug = manage("check", TOUCHSTONE_ENV="production", ALLOWED_HOSTS="x.example.org", SECRET_KEY=STRONG_KEY,
+                   DJANGO_DEBUG="true", TOUCHSTONE_STATE_DIR=str(tmp_path))
+    assert debug.returncode != 0 and "DJANGO_DEBUG must be off" in debug.stderr
+
+
+def test_a_bad_number_is_named_not_a_traceback_of_int(tmp_path: Path) -> None:
+    for name, value in (("SECURE_HSTS_SECONDS", "abc"), ("LLM_TIMEOUT_SECONDS", "soon")):
+        result = manage("check", TOUCHSTONE_STATE_DIR=str(tmp_path), **{name: value})
+        assert result.returncode != 0 and f"{name}={value!r} is not a" in result.stderr, result.stderr
+        assert "invalid literal" not in result.stderr
+
+
 def test_celery_app_is_json_only_with_late_acks_and_queues_by_kind() -> None:
     from touchstone.celery import app
 
