@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from touchstone.lines import LineError, json_object_lines
+from touchstone.lines import LineError, parsed_json_lines
 
 ALLOWED_TOP = {"external_id", "components", "target", "metadata", "scores"}
 # A golden-set JSONL export is also a content file: its gold fields are read by
@@ -105,15 +105,8 @@ def parse_item(data: dict[str, Any], *, path: str, line: int, limits: Limits) ->
 
 def read_jsonl(handle: TextIO, *, path: str, limits: Limits) -> Iterator[ParsedItem | LineError]:
     """Yield an item or the error of each non-blank line, streaming."""
-    for record in json_object_lines(handle, path=path):
-        if isinstance(record, LineError):
-            yield record
-            continue
-        number, data = record
-        try:
-            yield parse_item(data, path=path, line=number, limits=limits)
-        except LineError as error:
-            yield error
+    return parsed_json_lines(handle, path=path,
+                             parse=lambda data, line: (parse_item(data, path=path, line=line, limits=limits),))
 
 
 def read_csv(handle: TextIO, *, path: str, limits: Limits) -> Iterator[ParsedItem | LineError]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from touchstone.lines import LineError, json_object_lines
+from touchstone.lines import LineError, parsed_json_lines
 
 LABEL_FIELDS = {"external_id", "labeler", "vendor", "label", "labeled_at", "role", "rule_ids", "rationale",
                 "seconds_spent"}
@@ -106,12 +106,5 @@ def parse_label_object(data: dict[str, Any], *, path: str, line: int) -> list[Pa
 
 def read_labels(handle: TextIO, *, path: str) -> Iterator[ParsedLabel | LineError]:
     """Yield each label, or the error of each bad non-blank line, streaming."""
-    for record in json_object_lines(handle, path=path):
-        if isinstance(record, LineError):
-            yield record
-            continue
-        number, data = record
-        try:
-            yield from parse_label_object(data, path=path, line=number)
-        except LineError as error:
-            yield error
+    return parsed_json_lines(handle, path=path,
+                             parse=lambda data, line: parse_label_object(data, path=path, line=line))

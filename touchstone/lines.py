@@ -8,8 +8,10 @@ of the whole file, may be unknown), so a user can go straight to it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TextIO, TypeVar
+
+T = TypeVar("T")
 
 
 class LineError(ValueError):
@@ -36,3 +38,18 @@ def json_object_lines(handle: TextIO, *, path: str) -> Iterator[tuple[int, dict[
             yield LineError(path, number, None, "expected a JSON object")
             continue
         yield number, data
+
+
+def parsed_json_lines(handle: TextIO, *, path: str,
+                      parse: Callable[[dict[str, Any], int], Iterable[T]]) -> Iterator[T | LineError]:
+    """What ``parse(object, line)`` makes of each JSON line (it may make several records of
+    one line, or raise LineError), or the LineError of each bad line; streaming."""
+    for record in json_object_lines(handle, path=path):
+        if isinstance(record, LineError):
+            yield record
+            continue
+        number, data = record
+        try:
+            yield from parse(data, number)
+        except LineError as error:
+            yield error
