@@ -126,11 +126,10 @@ class LabelerName(NamedTuple):
     external_id: str
 
 
-def labeler_names(*, labeler_ids: set[int] | None = None) -> dict[int, LabelerName]:
-    """Vendor name and the vendor's id of labelers (all of them unless ``labeler_ids``)."""
-    labelers = Labeler.objects.all() if labeler_ids is None else Labeler.objects.filter(pk__in=labeler_ids)
+def labeler_names() -> dict[int, LabelerName]:
+    """Vendor name and the vendor's id of every labeler."""
     return {pk: LabelerName(vendor, external_id)
-            for pk, vendor, external_id in labelers.values_list("pk", "vendor__name", "external_id")}
+            for pk, vendor, external_id in Labeler.objects.values_list("pk", "vendor__name", "external_id")}
 
 
 def review_queue_names() -> dict[int, str]:

@@ -93,16 +93,14 @@ class DecisionRow(NamedTuple):
     simulated: bool
 
 
-def item_decisions_under_policy_version(*, policy_version_id: int, item_ids: Iterable[int] | None = None,
-                                        outcome: str | None = None) -> Iterator[DecisionRow]:
+def item_decisions_under_policy_version(*, policy_version_id: int,
+                                        item_ids: Iterable[int] | None = None) -> Iterator[DecisionRow]:
     """The decisions of every run whose prompt was compiled from this policy version, oldest
-    first per item (so the last row of an item is its newest decision); ``item_ids`` and
-    ``outcome`` narrow them. ``simulated`` says that a voter of the run is the simulator."""
+    first per item (so the last row of an item is its newest decision); ``item_ids`` narrows
+    them. ``simulated`` says that a voter of the run is the simulator."""
     decisions = ItemDecision.objects.filter(run__prompt_version__policy_version_id=policy_version_id)
     if item_ids is not None:
         decisions = decisions.filter(item_id__in=list(item_ids))
-    if outcome is not None:
-        decisions = decisions.filter(outcome=outcome)
     runs = decisions.values("run_id").distinct()
     simulated = set(RunVoter.objects.filter(run_id__in=runs, endpoint__is_simulator=True)
                     .values_list("run_id", flat=True))

@@ -37,8 +37,5 @@ def raw_row_batches(sql: str, params: Sequence[object], chunk: int = 10_000) -> 
 def raw_rows(sql: str, params: Sequence[object], chunk: int = 10_000) -> Iterator[tuple]:
     """Stream rows with a raw (server-side on PostgreSQL) cursor: the ORM's per-row conversions
     cost more than the freeze's own work at 100,000 items."""
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, list(params))
-        while rows := cursor.fetchmany(chunk):
-            yield from rows
-
+    for rows in raw_row_batches(sql, params, chunk):
+        yield from rows
