@@ -1,8 +1,12 @@
 """Load, check, normalise and store item images.
 
-Sources: a local path (relative to the import file), ``file://``, ``data:`` URIs, and
-``http(s)://`` URLs whose host is in ``CONTENT_IMAGE_HOSTS`` and does not resolve to a private,
-loopback or link-local address. Pillow verifies the file, refuses decompression bombs
+Sources: a local path (relative to the import file) or ``file://`` URL naming a regular file
+under the import file's folder or a root in ``CONTENT_IMAGE_ROOTS`` (symlinks resolved first, so
+``../`` and links cannot leave them; devices, FIFOs and /proc files are refused), ``data:`` URIs,
+and ``http(s)://`` URLs whose host is in ``CONTENT_IMAGE_HOSTS`` and does not resolve to a
+private, loopback or link-local address. Every source is read through a bound of
+``CONTENT_IMAGE_MAX_BYTES`` + 1 bytes, whatever its size claims to be.
+Pillow verifies the file, refuses decompression bombs
 (``CONTENT_IMAGE_MAX_PIXELS``), honours EXIF orientation, converts to RGB, caps the long side
 and writes a JPEG plus a thumbnail into Django storage under content-addressed names.
 ``image_store`` never raises for a bad image: it returns the reason, which fails the item.
@@ -15,7 +19,9 @@ import binascii
 import hashlib
 import io
 import ipaddress
+import os
 import socket
+import stat
 import urllib.parse
 import warnings
 from dataclasses import dataclass
@@ -98,13 +104,40 @@ def image_load_bytes(ref: str, *, base_dir: Path) -> bytes:
         path = Path(ref) if Path(ref).is_absolute() else base_dir / ref
     else:
         raise ImageRejected(f"unsupported image source scheme {scheme!r}")
+    return _read_local(path, base_dir=base_dir, limit=limit)
+
+
+def image_allowed_roots(base_dir: Path) -> list[Path]:
+    """The folders local images may come from: the import file's folder and CONTENT_IMAGE_ROOTS."""
+    return [Path(root).resolve() for root in (base_dir, *settings.CONTENT_IMAGE_ROOTS)]
+
+
+def _read_local(path: Path, *, base_dir: Path, limit: int) -> bytes:
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise ImageRejected(f"{size} bytes exceeds the limit of {limit}")
-        return path.read_bytes()
+        # Resolve symlinks and ".." before the check, so neither can lead out of the roots.
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise ImageRejected(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    roots = image_allowed_roots(base_dir)
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise ImageRejected(f"{path} is outside the allowed image folders (the import file's folder "
+                            f"and CONTENT_IMAGE_ROOTS)")
+    try:
+        # O_NONBLOCK: opening a FIFO must not hang; fstat on the open handle closes the
+        # check-then-open race.
+        fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
         raise ImageRejected(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ImageRejected(f"{path} is not a regular file")
+        try:
+            data = handle.read(limit + 1)  # never more than the limit + 1 byte, whatever stat says
+        except OSError as exc:
+            raise ImageRejected(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > limit:
+        raise ImageRejected(f"larger than the limit of {limit} bytes")
+    return data
 
 
 def _encode_jpeg(image: Image.Image) -> bytes:

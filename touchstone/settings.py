@@ -264,6 +264,8 @@ CONTENT_IMAGE_MAX_PIXELS = env_int("CONTENT_IMAGE_MAX_PIXELS", 40000000)
 CONTENT_IMAGE_MAX_SIDE = env_int("CONTENT_IMAGE_MAX_SIDE", 2048)
 CONTENT_IMAGE_THUMBNAIL_SIDE = env_int("CONTENT_IMAGE_THUMBNAIL_SIDE", 256)
 CONTENT_IMAGE_HOSTS = env_list("CONTENT_IMAGE_HOSTS", [])
+# Local images come only from regular files under the import file's folder or these folders.
+CONTENT_IMAGE_ROOTS = env_list("CONTENT_IMAGE_ROOTS", [])
 # Only for a local test server: lets allow-listed hosts resolve to loopback/private addresses.
 CONTENT_IMAGE_ALLOW_PRIVATE_ADDRESSES = env_bool("CONTENT_IMAGE_ALLOW_PRIVATE_ADDRESSES", False)
 CONTENT_IMAGE_TIMEOUT_SECONDS = env_float("CONTENT_IMAGE_TIMEOUT_SECONDS", 10)

@@ -178,3 +178,43 @@ def test_http_images_need_an_allow_listed_public_host(tmp_path, settings, image_
     job = content_import(path=path, source="allowed")
     assert job.failed_images == 0
     assert ContentImage.objects.get(item__source="allowed").width == 40
+
+
+def test_local_images_come_only_from_regular_files_under_allowed_folders(tmp_path, settings) -> None:
+    """Devices, /proc, files outside the import folder and symlinks out of it fail the item."""
+    imports = tmp_path / "imports"
+    imports.mkdir()
+    (imports / "ok.png").write_bytes(png_bytes())
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(png_bytes())
+    (imports / "link.png").symlink_to(outside / "secret.png")
+    refs = {"ok": "ok.png", "zero": "file:///dev/zero", "random": "/dev/urandom", "environ": "/proc/self/environ",
+            "climb": "../elsewhere/secret.png", "link": "link.png", "absolute": str(outside / "secret.png")}
+    path = write(imports, [line(key, text="x", images=[ref]) for key, ref in refs.items()])
+    job = content_import(path=path, source="s")
+    assert (job.imported, job.failed_images) == (7, 6)
+    reasons = dict(ContentItem.objects.filter(status=ContentItemStatus.FAILED).values_list("external_id",
+                                                                                            "failure_reason"))
+    assert set(reasons) == set(refs) - {"ok"}
+    for key in ("zero", "random", "environ", "climb", "link", "absolute"):
+        assert "outside the allowed image folders" in reasons[key], (key, reasons[key])
+
+    settings.CONTENT_IMAGE_ROOTS = [str(outside)]
+    again = write(imports, [line("absolute-allowed", text="x", images=[str(outside / "secret.png")])], "b.jsonl")
+    assert content_import(path=again, source="s").failed_images == 0
+
+
+def test_a_device_inside_an_allowed_root_is_refused_without_reading_it(tmp_path, settings) -> None:
+    settings.CONTENT_IMAGE_ROOTS = ["/dev"]
+    path = write(tmp_path, [line("zero", text="x", images=["file:///dev/zero"])])
+    assert content_import(path=path, source="s").failed_images == 1
+    assert "not a regular file" in ContentItem.objects.get(external_id="zero").failure_reason
+
+
+def test_a_file_larger_than_the_limit_is_refused_after_reading_at_most_limit_plus_one(tmp_path, settings) -> None:
+    settings.CONTENT_IMAGE_MAX_BYTES = 100
+    (tmp_path / "big.png").write_bytes(png_bytes(size=(400, 400)))
+    path = write(tmp_path, [line("big", text="x", images=["big.png"])])
+    assert content_import(path=path, source="s").failed_images == 1
+    assert "larger than the limit of 100 bytes" in ContentItem.objects.get(external_id="big").failure_reason
