@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from goldsets.models import GoldenItem, GoldenSet, GoldenSetVersion, GoldenSetVersionStatus
 from touchstone.errors import NotFound
@@ -106,3 +106,22 @@ def goldset_version_stats_document(version: GoldenSetVersion) -> dict[str, Any]:
         "llm_voters": [{**r, "kappa": _estimate(r["kappa"])} for r in stats.get("llm_voters", [])],
         "bootstrap": stats.get("bootstrap"),
     }
+
+
+@dataclass(frozen=True)
+class LatestVersion:
+    """A golden set's newest frozen version and its Krippendorff's α (value, ci_low, ci_high, or a
+    reason when undefined), for the home page."""
+
+    version: GoldenSetVersion
+    alpha: dict | None
+
+
+def goldset_latest_version_list() -> list[LatestVersion]:
+    """The newest frozen version of every golden set that has one, by golden-set name (two queries)."""
+    newest = (GoldenSetVersion.objects.filter(golden_set=OuterRef("pk"), status=GoldenSetVersionStatus.FROZEN)
+              .order_by("-number").values("pk")[:1])
+    ids = GoldenSet.objects.annotate(newest=Subquery(newest)).exclude(newest=None).values_list("newest", flat=True)
+    versions = (GoldenSetVersion.objects.filter(pk__in=list(ids))
+                .select_related("golden_set", "policy_version__policy").order_by("golden_set__name"))
+    return [LatestVersion(version=v, alpha=_estimate(v.stats.get("krippendorff_alpha"))) for v in versions]

@@ -6,7 +6,7 @@ import difflib
 import json
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from policies.compiler import (
     CompileError,
@@ -158,3 +158,15 @@ def policy_version_for_labels(ref: str) -> PolicyVersion:
     if published is None:
         raise NotFound(f"Policy {ref!r} has no published version; name one as {ref}@N.")
     return published
+
+
+def policy_overview_list() -> QuerySet[Policy]:
+    """Every policy by slug, for the home page: ``published`` (a list of at most one version),
+    ``in_review`` and ``drafts`` (how many of its versions are in each state)."""
+    from_status = {status: Count("versions", filter=Q(versions__status=status))
+                   for status in (PolicyVersionStatus.IN_REVIEW, PolicyVersionStatus.DRAFT)}
+    return (Policy.objects.order_by("slug")
+            .annotate(in_review=from_status[PolicyVersionStatus.IN_REVIEW],
+                      drafts=from_status[PolicyVersionStatus.DRAFT])
+            .prefetch_related(Prefetch("versions", to_attr="published",
+                                       queryset=PolicyVersion.objects.filter(status=PolicyVersionStatus.PUBLISHED))))

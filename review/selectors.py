@@ -7,9 +7,18 @@ from dataclasses import replace
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
-from review.models import HiddenGoldItem, HumanLabel, HumanLabelRole, Labeler, ReviewQueue, ReviewTaskStatus
+from review.models import (
+    HiddenGoldItem,
+    HumanLabel,
+    HumanLabelRole,
+    Labeler,
+    ReviewQueue,
+    ReviewTask,
+    ReviewTaskStatus,
+)
 from review.quality import ReviewLabel, rater_quality
 from touchstone.db import raw_rows
 from touchstone.errors import NotFound
@@ -134,3 +143,23 @@ def labeler_names() -> dict[int, LabelerName]:
 
 def review_queue_names() -> dict[int, str]:
     return dict(ReviewQueue.objects.values_list("pk", "name"))
+
+
+def review_queue_attention_list() -> list[ReviewQueue]:
+    """Queues with tasks waiting for labels or with flagged labelers, by name, for the home
+    page. Each carries ``waiting`` (tasks not yet complete: not pushed, being imported or open),
+    ``complete`` and ``flagged_labelers`` (flagged labelers who labeled in it). One query."""
+    this_queue = OuterRef("pk")
+
+    def count_of(queryset: QuerySet, column: str) -> Coalesce:
+        return Coalesce(Subquery(queryset.order_by().values("queue").annotate(n=Count(column, distinct=True))
+                                 .values("n")[:1]), 0)
+
+    tasks = ReviewTask.objects.filter(queue=this_queue)
+    queues = (ReviewQueue.objects.select_related("vendor", "policy_version__policy").order_by("name")
+              .annotate(waiting=count_of(tasks.exclude(status=ReviewTaskStatus.COMPLETE), "pk"),
+                        complete=count_of(tasks.filter(status=ReviewTaskStatus.COMPLETE), "pk"),
+                        flagged_labelers=count_of(HumanLabel.objects.filter(queue=this_queue,
+                                                                            labeler__flagged_at__isnull=False),
+                                                  "labeler")))
+    return [queue for queue in queues if queue.waiting or queue.flagged_labelers]

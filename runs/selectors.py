@@ -8,9 +8,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Case, Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 
-from runs.models import DecisionOutcome, ItemDecision, Judgement, JudgementStatus, LabelingRun, LLMCall, RunVoter
+from runs.models import (
+    DecisionOutcome,
+    ItemDecision,
+    Judgement,
+    JudgementStatus,
+    LabelingRun,
+    LLMCall,
+    RunStatus,
+    RunVoter,
+)
 from touchstone.errors import NotFound
 
 
@@ -136,3 +146,42 @@ def voter_judgements_under_policy_version(*, policy_version_id: int) -> Iterator
             .iterator(chunk_size=10_000))
     for run, position, model, item_id, label in rows:
         yield VoterJudgement(f"{run} #{position} {model}", item_id, label)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run's line on the home page: judgements done of expected, ledger cost, items routed to
+    human review."""
+
+    run: LabelingRun
+    expected: int
+    done: int
+    cost: Decimal
+    routed: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.done / self.expected if self.expected else 100.0
+
+
+def _count_of(queryset: QuerySet) -> Coalesce:
+    """A correlated COUNT(*) of ``queryset`` (filtered on ``run=OuterRef("pk")``), 0 when empty."""
+    return Coalesce(Subquery(queryset.order_by().values("run").annotate(n=Count("pk")).values("n")[:1]), 0)
+
+
+def labeling_run_recent_list(*, limit: int = 10) -> list[RunSummary]:
+    """Runs in progress (running or paused), then the newest other runs, ``limit`` in all; one
+    query (correlated subqueries, so no join multiplies another's rows)."""
+    this_run = OuterRef("pk")
+    runs = (LabelingRun.objects.select_related("sample", "prompt_version__policy_version__policy")
+            .annotate(voter_count=_count_of(RunVoter.objects.filter(run=this_run)),
+                      done=_count_of(Judgement.objects.filter(run=this_run)),
+                      routed=_count_of(ItemDecision.objects.filter(run=this_run,
+                                                                   outcome=DecisionOutcome.HUMAN_REVIEW)),
+                      spent=Coalesce(Subquery(LLMCall.objects.filter(run=this_run).order_by().values("run")
+                                              .annotate(total=Sum("cost")).values("total")[:1]),
+                                     Value(Decimal(0)), output_field=DecimalField()),
+                      active=Case(When(status__in=(RunStatus.RUNNING, RunStatus.PAUSED), then=0), default=1))
+            .order_by("active", "-created_at", "-pk")[:limit])
+    return [RunSummary(run=run, expected=run.sample.size * run.voter_count, done=run.done, cost=run.spent,
+                       routed=run.routed) for run in runs]

@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "review",
     "goldsets",
     "demo",
+    "home",
 ]
 
 MIDDLEWARE = [

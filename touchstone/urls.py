@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from touchstone.views import health
@@ -8,9 +7,10 @@ from touchstone.views import health
 admin.site.site_header = "Touchstone"
 admin.site.site_title = "Touchstone"
 admin.site.index_title = "Policies, prompts, labels and golden sets"
+admin.site.site_url = "/"  # "View site": the home page
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", include("home.urls")),
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
     path("", include("runs.urls")),
