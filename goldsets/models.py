@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -67,13 +68,31 @@ class FrozenQuerySet(models.QuerySet):
         self._refuse_if_frozen("deleted")
         return super().delete()
 
+    def bulk_update(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> int:
+        objs = list(objs)
+        self.filter(pk__in=[obj.pk for obj in objs])._refuse_if_frozen("changed")
+        return super().bulk_update(objs, *args, **kwargs)
+
 
 class GoldenSetVersionQuerySet(FrozenQuerySet):
     frozen_filter = {"status": GoldenSetVersionStatus.FROZEN}
 
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        if any(obj.status == GoldenSetVersionStatus.FROZEN for obj in objs):
+            raise ImmutableObject("A golden-set version is frozen only by a freeze, never created frozen.")
+        return super().bulk_create(objs, *args, **kwargs)
+
 
 class GoldenItemQuerySet(FrozenQuerySet):
     frozen_filter = {"version__status": GoldenSetVersionStatus.FROZEN}
+
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        if GoldenSetVersion.objects.filter(pk__in={obj.version_id for obj in objs},
+                                           status=GoldenSetVersionStatus.FROZEN).exists():
+            raise ImmutableObject("Items cannot be added to a frozen golden-set version.")
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class GoldenSetVersion(models.Model):

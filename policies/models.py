@@ -8,6 +8,7 @@ transitions go through ``_transition()``, which only services call.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -49,6 +50,12 @@ class PolicyVersionQuerySet(models.QuerySet):
         if self.exclude(status=PolicyVersionStatus.DRAFT).exists():
             raise ImmutableObject("Only draft policy versions can be deleted.")
         return super().delete()
+
+    def bulk_update(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> int:
+        objs = list(objs)
+        if self.filter(pk__in=[obj.pk for obj in objs]).exclude(status=PolicyVersionStatus.DRAFT).exists():
+            raise ImmutableObject("Only draft policy versions can be changed.")
+        return super().bulk_update(objs, *args, **kwargs)
 
     def _transition(self, **kwargs: Any) -> int:
         """Status changes, for services only: bypasses the draft-only guard above."""
@@ -127,6 +134,21 @@ class VersionContentQuerySet(models.QuerySet):
     def delete(self) -> tuple[int, dict[str, int]]:
         self._guard()
         return super().delete()
+
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        version_ids = {obj.version_id for obj in objs}
+        if PolicyVersion.objects.filter(pk__in=version_ids).exclude(status=PolicyVersionStatus.DRAFT).exists():
+            raise ImmutableObject("Content can be added only to a draft policy version.")
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> int:
+        objs = list(objs)
+        self.filter(pk__in=[obj.pk for obj in objs])._guard()
+        if PolicyVersion.objects.filter(pk__in={obj.version_id for obj in objs}).exclude(
+                status=PolicyVersionStatus.DRAFT).exists():
+            raise ImmutableObject("This belongs to a policy version that is no longer a draft.")
+        return super().bulk_update(objs, *args, **kwargs)
 
 
 class VersionContent(models.Model):
@@ -211,6 +233,9 @@ class WriteOnceQuerySet(models.QuerySet):
         raise ImmutableObject(f"{self.model._meta.verbose_name} rows are write-once.")
 
     def delete(self) -> tuple[int, dict[str, int]]:
+        raise ImmutableObject(f"{self.model._meta.verbose_name} rows are write-once.")
+
+    def bulk_update(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> int:
         raise ImmutableObject(f"{self.model._meta.verbose_name} rows are write-once.")
 
     def _mark(self, **kwargs: Any) -> int:

@@ -17,6 +17,9 @@ class AppendOnlyQuerySet(models.QuerySet):
     def delete(self) -> tuple[int, dict[str, int]]:
         raise ImmutableObject("Audit events are append-only and cannot be deleted.")
 
+    def bulk_update(self, objs: Any, *args: Any, **kwargs: Any) -> int:
+        raise ImmutableObject("Audit events are append-only and cannot be updated.")
+
 
 class AuditEvent(models.Model):
     """Who did what to which object, and when. Written in the same transaction as the change."""

@@ -14,6 +14,7 @@ from django.db import connection
 from goldsets.exports import goldset_version_export
 from goldsets.freeze import FreezeRule
 from goldsets.services import goldset_version_build, goldset_version_freeze_request
+from touchstone.immutability import immutability_override
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +84,8 @@ def test_raw_ids_need_the_permission(frozen, tmp_path, django_user_model):
     ("export_head", "parquet"),
 ])
 def test_a_tampered_version_refuses_to_export_and_writes_nothing(frozen, tmp_path, column, fmt):
-    with connection.cursor() as cursor:
+    # The triggers refuse this; a database restored without them, or edited past them, must still fail.
+    with immutability_override("test: tamper"), connection.cursor() as cursor:
         if column == "labels":
             cursor.execute("UPDATE goldsets_goldenitem SET labels = '[]' WHERE position = 3")
         else:  # the gold label inside the head changed, the column left as it was
@@ -124,7 +126,8 @@ def test_export_imported_into_an_empty_database_freezes_to_the_same_digest(publi
     first_line = json.loads(export.read_text().splitlines()[0])
     assert first_line["labels"][0]["labeled_at"] == "2025-01-02T03:04:05+00:00"
 
-    with connection.cursor() as cursor:  # empty the database of everything the export holds
+    # empty the database of everything the export holds
+    with immutability_override("test: empty the database"), connection.cursor() as cursor:
         for table in ("goldsets_goldenitem", "goldsets_goldensetversion", "goldsets_goldenset_owners",
                       "goldsets_goldenset", "review_humanlabel", "review_labeler", "review_vendor",
                       "content_contentitem"):

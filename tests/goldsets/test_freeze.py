@@ -15,6 +15,7 @@ from goldsets.freeze import FreezeRule, decide_gold
 from goldsets.models import GoldenItem, GoldenSetVersion
 from goldsets.services import NothingToFreeze, goldset_version_build, goldset_version_freeze_request
 from touchstone.errors import ImmutableObject
+from touchstone.immutability import immutability_override
 
 from .conftest import label_items
 
@@ -114,7 +115,8 @@ def test_tampered_items_make_verification_fail_loudly(labelled, published):
     from goldsets.exports import DigestMismatch
 
     version = freeze(published)
-    with connection.cursor() as cursor:  # what a bad manual fix in the database would do
+    # What a bad manual fix would do in a database restored without its triggers, or edited past them.
+    with immutability_override("test: tamper"), connection.cursor() as cursor:
         cursor.execute("UPDATE goldsets_goldenitem SET gold_label = 'threat' WHERE position = 0")
     with pytest.raises(DigestMismatch, match="refusing to export"):
         goldset_version_verify(version=version)
