@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 import orjson
 from django.contrib.auth.models import AbstractBaseUser
@@ -26,7 +27,13 @@ from runs.selectors import item_decisions_under_policy_version, voter_judgements
 from stats import accuracy_against_gold, agreement_summary
 from touchstone.audit import audit_event_record
 from touchstone.db import iso_utc
-from touchstone.errors import ApplicationError, InvalidStateTransition, LocatedError, PermissionDenied
+from touchstone.errors import (
+    ApplicationError,
+    BrokerUnavailable,
+    InvalidStateTransition,
+    LocatedError,
+    PermissionDenied,
+)
 from touchstone.tasks import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -49,7 +56,8 @@ def goldset_version_freeze_request(*, name: str, policy_version: PolicyVersion, 
     (otherwise the caller builds it with ``goldset_version_build``).
 
     Raises PermissionDenied when ``acting_user`` may not freeze golden sets, LocatedError when
-    the set exists for another policy.
+    the set exists for another policy, and (after the commit) BrokerUnavailable when the task
+    cannot be sent: the request is then already marked failed with the reason.
     """
     if acting_user is not None and not acting_user.has_perm("goldsets.freeze_goldenset"):
         raise PermissionDenied(f"{acting_user.get_username()} may not freeze golden sets "
@@ -69,8 +77,25 @@ def goldset_version_freeze_request(*, name: str, policy_version: PolicyVersion, 
                        details={"rule": rule.as_dict(), "policy_version": str(policy_version),
                                 "on_worker": on_worker})
     if on_worker:
-        enqueue_on_commit("goldsets.tasks.freeze_golden_set_version", version.pk)
+        enqueue_on_commit("goldsets.tasks.freeze_golden_set_version", version.pk,
+                          on_unavailable=partial(_freeze_request_failed, version=version, actor=acting_user))
     return version
+
+
+def _freeze_request_failed(reason: str, *, version: GoldenSetVersion, actor: AbstractBaseUser | None) -> None:
+    """Runs after the request's transaction committed, in its own: its task could not be sent,
+    so the request fails now with the reason instead of building until the watchdog. Raises
+    BrokerUnavailable naming the request."""
+    with transaction.atomic():
+        updated = GoldenSetVersion.objects.filter(pk=version.pk, status=GoldenSetVersionStatus.BUILDING).update(
+            status=GoldenSetVersionStatus.FAILED, failure_reason=reason[:2000])
+        if updated:
+            version.refresh_from_db()
+            audit_event_record(actor=actor, event_type="goldset.freeze_failed", obj=version,
+                               details={"reason": reason})
+    raise BrokerUnavailable(f"freeze #{version.pk} of golden set {version.golden_set.name!r} failed: {reason}; "
+                            "request it again when the broker is back",
+                            extra={"freeze_id": version.pk, "status": version.status})
 
 
 @dataclass

@@ -45,6 +45,24 @@ class ImmutableObject(ApplicationError):
     status = 409
 
 
+class ServiceUnavailable(ApplicationError):
+    """Something Touchstone depends on cannot be reached now; the same request may succeed
+    after ``retry_after`` seconds (sent as the ``Retry-After`` header)."""
+
+    code = "service_unavailable"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 30, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message, extra=extra)
+        self.retry_after = retry_after
+
+
+class BrokerUnavailable(ServiceUnavailable):
+    """The Celery broker refused or dropped the connection: the task was not sent."""
+
+    code = "broker_unavailable"
+
+
 class LocatedError(ApplicationError):
     """Bad input with its location: ``PATH:LINE: field: reason`` (any part may be unknown)."""
 
@@ -65,7 +83,8 @@ class LocatedError(ApplicationError):
 
 def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, ServiceUnavailable) else None
         return Response(
-            {"code": exc.code, "message": exc.message, "extra": exc.extra}, status=exc.status
+            {"code": exc.code, "message": exc.message, "extra": exc.extra}, status=exc.status, headers=headers
         )
     return exception_handler(exc, context)

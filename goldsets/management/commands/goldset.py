@@ -22,6 +22,7 @@ from goldsets.selectors import (
 from goldsets.services import goldset_version_build, goldset_version_freeze_request, goldset_version_hidden_gold_add
 from policies.selectors import policy_version_for_labels
 from touchstone.cli import acting_user, add_user_argument, application_errors_as_command_errors
+from touchstone.errors import BrokerUnavailable
 from touchstone.progress import progress_bar
 
 
@@ -85,9 +86,12 @@ class Command(BaseCommand):
             freeze_rule = FreezeRule(min_labels=min_labels, rule=rule, include_llm_only=include_llm_only)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        version = goldset_version_freeze_request(
-            name=name, policy_version=policy_version_for_labels(policy), rule=freeze_rule, changelog=changelog,
-            description=description, on_worker=worker, acting_user=actor)
+        try:
+            version = goldset_version_freeze_request(
+                name=name, policy_version=policy_version_for_labels(policy), rule=freeze_rule, changelog=changelog,
+                description=description, on_worker=worker, acting_user=actor)
+        except BrokerUnavailable as exc:
+            raise CommandError(f"{exc.message} (or freeze in this process: drop --worker)") from exc
         if worker:
             version = self._wait_for_worker(version, timeout)
         else:
