@@ -5,8 +5,6 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 
-from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
@@ -15,6 +13,7 @@ from goldsets import charts
 from goldsets.exports import csv_chunks, goldset_version_verify, jsonl_chunks, write_parquet
 from goldsets.models import GoldenSetVersion
 from goldsets.selectors import goldset_get, goldset_version_diff, goldset_version_get, goldset_version_list
+from touchstone.roles import page_permission_required, permission_require
 
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8",
                  "parquet": "application/vnd.apache.parquet"}
@@ -22,14 +21,14 @@ HEATMAP_MAX_LABELERS = 30
 DIFF_ROWS_SHOWN = 500
 
 
-@staff_member_required
+@page_permission_required("goldsets.view_goldenset", to="view golden sets")
 def goldset_detail(request: HttpRequest, name: str) -> HttpResponse:
     golden_set = goldset_get(name=name)
     return render(request, "goldsets/goldset_detail.html", {
         "golden_set": golden_set, "versions": goldset_version_list(golden_set=golden_set)})
 
 
-@staff_member_required
+@page_permission_required("goldsets.view_goldenset", to="view golden sets")
 def version_detail(request: HttpRequest, name: str, number: int) -> HttpResponse:
     version = goldset_version_get(name=name, number=number)
     stats = version.stats
@@ -49,7 +48,7 @@ def version_detail(request: HttpRequest, name: str, number: int) -> HttpResponse
         "diff": diff, "formats": list(CONTENT_TYPES)})
 
 
-@staff_member_required
+@page_permission_required("goldsets.view_goldenset", to="view golden sets")
 def version_diff(request: HttpRequest, name: str, old: int, new: int) -> HttpResponse:
     diff = goldset_version_diff(old=goldset_version_get(name=name, number=old),
                                 new=goldset_version_get(name=name, number=new))
@@ -70,12 +69,12 @@ def export_response(version: GoldenSetVersion, fmt: str, *, raw_ids: bool = Fals
     return StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt], headers=headers)
 
 
-@staff_member_required
+@page_permission_required("goldsets.view_goldenset", to="view golden sets")
 def version_export(request: HttpRequest, name: str, number: int, fmt: str) -> HttpResponse:
     if fmt not in CONTENT_TYPES:
         raise Http404(f"no export format {fmt!r}")
     version = goldset_version_get(name=name, number=number)
     raw_ids = request.GET.get("raw_ids") == "1"
-    if raw_ids and not request.user.has_perm("goldsets.view_raw_labeler_ids"):
-        raise PermissionDenied("raw labeler ids need the 'view raw labeler ids' permission")
+    if raw_ids:
+        permission_require(request.user, "goldsets.view_raw_labeler_ids", to="export raw labeler ids")
     return export_response(version, fmt, raw_ids=raw_ids)

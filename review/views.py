@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -10,12 +9,15 @@ from django.shortcuts import render
 from review.selectors import review_queue_overview, vendor_quality
 from review.services.quality import quality_bar
 from review.services.queues import review_image_name
+from touchstone.roles import page_permission_required
 
 
-@staff_member_required
+@page_permission_required("review.view_reviewqueue", to="view review queues")
 def queues_overview(request: HttpRequest) -> HttpResponse:
-    return render(request, "review/queues.html", {"rows": review_queue_overview(), "vendors": vendor_quality(),
-                                                    "bar": quality_bar()})
+    rows = review_queue_overview()
+    if not request.user.has_perm("review.view_labeler"):  # labeler ids are for labeling ops only
+        rows = [{**row, "labelers": []} for row in rows]
+    return render(request, "review/queues.html", {"rows": rows, "vendors": vendor_quality(), "bar": quality_bar()})
 
 
 def review_image(request: HttpRequest, token: str) -> HttpResponse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -11,9 +10,10 @@ from django.views.decorators.http import require_POST
 from runs.selectors import labeling_run_failures, labeling_run_get, labeling_run_progress
 from runs.services.runs import labeling_run_retry_failed
 from touchstone.errors import ApplicationError
+from touchstone.roles import page_permission_required
 
 
-@staff_member_required
+@page_permission_required("runs.view_labelingrun", to="view labeling runs")
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = labeling_run_get(name_or_id=str(run_id))
     return render(request, "runs/run_detail.html", {
@@ -21,13 +21,13 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "voters": run.voters.select_related("endpoint"), "batches": run.batches.order_by("created_at")[:50]})
 
 
-@staff_member_required
+@page_permission_required("runs.view_labelingrun", to="view labeling runs")
 def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
     run = labeling_run_get(name_or_id=str(run_id))
     return JsonResponse(labeling_run_progress(run=run).as_dict())
 
 
-@staff_member_required
+@page_permission_required("runs.change_labelingrun", to="retry a run's failed items")
 @require_POST
 def run_retry_failed(request: HttpRequest, run_id: int) -> HttpResponse:
     run = labeling_run_get(name_or_id=str(run_id))

@@ -5,7 +5,15 @@ Each role is a Django group; pages, the API, the CLI and services check these pe
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Group, Permission
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
+from django.http import HttpRequest, HttpResponse
+
+from touchstone.errors import PermissionDenied
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "policy author": [
@@ -34,6 +42,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "review.view_labelimport", "goldsets.view_goldenset", "goldsets.add_goldenset",
         "goldsets.change_goldenset", "goldsets.freeze_goldenset", "goldsets.view_raw_labeler_ids",
         "goldsets.view_goldensetversion", "goldsets.view_goldenitem",
+        "review.view_reviewqueue", "review.view_reviewtask", "review.view_hiddengolditem",
     ],
     "pipeline": ["policies.view_policy", "policies.view_policyversion", "policies.view_promptversion",
                  "goldsets.view_goldenset", "goldsets.view_goldensetversion", "goldsets.view_goldenitem"],
@@ -54,3 +63,30 @@ def role_groups_grant_permissions() -> None:
                 raise LookupError(f"role {group_name!r}: no permission {perm!r}")
             wanted.extend(found)
         group.permissions.set(wanted)
+
+
+def permission_require(user: AbstractBaseUser | AnonymousUser | None, perm: str, *, to: str) -> None:
+    """The one permission check: pages, the API, the CLI and services all call it.
+
+    Raises PermissionDenied (HTTP 403 on pages and in the API) naming what was refused and why."""
+    if user is None or not user.is_active or not user.has_perm(perm):
+        who = user.get_username() if user is not None and user.is_authenticated else "an anonymous user"
+        raise PermissionDenied(f"{who} may not {to}: that needs the {perm} permission")
+
+
+PageView = Callable[..., HttpResponse]
+
+
+def page_permission_required(perm: str, *, to: str) -> Callable[[PageView], PageView]:
+    """A staff page that also needs ``perm``: anonymous users go to the sign-in page, staff without
+    the permission get a 403 page saying which permission it needs."""
+
+    def decorate(view: PageView) -> PageView:
+        @wraps(view)
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            permission_require(request.user, perm, to=to)
+            return view(request, *args, **kwargs)
+
+        return staff_member_required(checked)
+
+    return decorate

@@ -21,6 +21,7 @@ from runs.services.batches import enqueue_batch_work
 from runs.services.work import ESTIMATED_OUTPUT_TOKENS, estimate_tokens, run_finish_if_done, run_lock
 from touchstone.audit import audit_event_record
 from touchstone.errors import ApplicationError, InvalidStateTransition
+from touchstone.roles import permission_require
 from touchstone.tasks import enqueue_on_commit
 
 CACHE_MIN_TOKENS = 1024
@@ -163,7 +164,11 @@ def labeling_run_cancel(*, run: LabelingRun, acting_user: AbstractBaseUser | Non
 
 @transaction.atomic(durable=True)
 def labeling_run_retry_failed(*, run: LabelingRun, acting_user: AbstractBaseUser | None = None) -> int:
-    """Drop failed judgements (the call ledger keeps their history) and label those items again."""
+    """Drop failed judgements (the call ledger keeps their history) and label those items again.
+
+    Raises PermissionDenied when ``acting_user`` may not change labeling runs."""
+    if acting_user is not None:
+        permission_require(acting_user, "runs.change_labelingrun", to="retry a run's failed items")
     run = run_lock(run)
     if run.status not in (RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.FAILED):
         raise InvalidStateTransition(f"run {run.name!r} is {run.status}; nothing to retry")

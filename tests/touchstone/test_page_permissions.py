@@ -1,0 +1,73 @@
+"""Every page and page action checks the permission the API and the services check: a matrix of
+role × page × action, with the expected answer read from the role table, not from has_perm."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from runs.models import Judgement, JudgementStatus
+from tests.home.data import home_world
+from touchstone.roles import ROLE_PERMISSIONS
+
+pytestmark = pytest.mark.django_db
+
+ROLES = [*ROLE_PERMISSIONS, None]  # None: staff with no role
+
+
+def _pages(world) -> list[tuple[str, str, str]]:
+    """(method, url, the permissions it needs, checked in this order)."""
+    run, gold = world.running.pk, world.version
+    name, number = gold.golden_set.name, gold.number
+    return [
+        ("get", f"/runs/{run}/", "runs.view_labelingrun"),
+        ("get", f"/runs/{run}/progress.json", "runs.view_labelingrun"),
+        ("post", f"/runs/{run}/retry-failed/", "runs.change_labelingrun"),
+        ("get", "/queues/", "review.view_reviewqueue"),
+        ("get", f"/goldsets/{name}/", "goldsets.view_goldenset"),
+        ("get", f"/goldsets/{name}/v{number}/", "goldsets.view_goldenset"),
+        ("get", f"/goldsets/{name}/v{number}/export.jsonl", "goldsets.view_goldenset"),
+        ("get", f"/goldsets/{name}/v{number}/export.csv?raw_ids=1",
+         ("goldsets.view_goldenset", "goldsets.view_raw_labeler_ids")),
+        ("get", f"/goldsets/{name}/diff/{number}/{number}/", "goldsets.view_goldenset"),
+        ("get", f"/api/v1/goldsets/{name}/versions/{number}/export/jsonl/", "goldsets.view_goldenset"),
+    ]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=[str(r) for r in ROLES])
+def test_role_page_action_matrix(client, django_user_model, published, role) -> None:
+    world = home_world(published)
+    user = django_user_model.objects.create_user(username=f"u-{role}", password="pw", is_staff=True)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    client.force_login(user)
+    granted = set(ROLE_PERMISSIONS.get(role, []))
+    voter = world.running.voters.first()
+    Judgement.objects.filter(run=world.running, voter=voter).update(status=JudgementStatus.FAILED)
+    failed_before = Judgement.objects.filter(status=JudgementStatus.FAILED).count()
+    wrong = []
+    for method, url, needs in _pages(world):
+        needs = (needs,) if isinstance(needs, str) else needs
+        response = getattr(client, method)(url)
+        missing = [perm for perm in needs if perm not in granted]
+        if (response.status_code in (200, 302)) == bool(missing) or (missing and response.status_code != 403):
+            wrong.append((url, missing, response.status_code))
+        if missing:
+            body = b"".join(response.streaming_content) if response.streaming else response.content
+            assert missing[0].encode() in body, (url, body[-300:])  # the refusal names the permission
+    assert wrong == [], wrong
+    retried = "runs.change_labelingrun" in granted
+    assert Judgement.objects.filter(status=JudgementStatus.FAILED).count() == (0 if retried else failed_before)
+
+
+def test_labeler_ids_on_the_queues_page_only_with_view_labeler(client, django_user_model, published) -> None:
+    home_world(published)
+    ops = django_user_model.objects.create_user(username="ops", password="pw", is_staff=True)
+    ops.groups.add(Group.objects.get(name="labeling ops"))
+    client.force_login(ops)
+    assert "ann-flagged" in client.get("/queues/").content.decode()
+    ops.groups.get(name="labeling ops").permissions.remove(
+        *ops.groups.get().permissions.filter(codename="view_labeler"))
+    client.force_login(ops)
+    html = client.get("/queues/").content.decode()
+    assert "ann-flagged" not in html
