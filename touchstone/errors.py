@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
 
@@ -79,6 +80,28 @@ class LocatedError(ApplicationError):
             ": ".join([*parts, reason]),
             extra={"path": path, "line": line, "field": field, "reason": reason},
         )
+
+
+def validation_error_fields(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested validation errors as one flat mapping from a dotted path
+    (``annotation.result.0.value``; a serializer's own errors under its field's name) to messages."""
+    if isinstance(detail, dict):
+        fields: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            if key == api_settings.NON_FIELD_ERRORS_KEY:
+                name = prefix or str(key)
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
+            for path, messages in validation_error_fields(value, name).items():
+                fields.setdefault(path, []).extend(messages)
+        return fields
+    if isinstance(detail, list) and any(isinstance(entry, dict | list) for entry in detail):
+        fields = {}
+        for index, entry in enumerate(detail):
+            fields.update(validation_error_fields(entry, f"{prefix}.{index}" if prefix else str(index)))
+        return fields
+    messages = detail if isinstance(detail, list) else [detail]
+    return {prefix or api_settings.NON_FIELD_ERRORS_KEY: [str(message) for message in messages]}
 
 
 def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
