@@ -40,6 +40,10 @@ class GoldenSetAdmin(admin.ModelAdmin):
     filter_horizontal = ("owners",)
     inlines = [VersionInline]
 
+    def view_on_site(self, obj: GoldenSet) -> str:
+        """The change page's "View on site" button opens the golden set's page."""
+        return reverse("goldset-detail", args=[obj.name])
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         return ("name", "policy", "created_by") if obj else ("created_by",)
 
@@ -55,6 +59,10 @@ class GoldenSetVersionAdmin(admin.ModelAdmin):
     list_filter = ("status", "golden_set")
     list_select_related = ("golden_set",)
     exclude = ("stats",)
+
+    def view_on_site(self, obj: GoldenSetVersion) -> str | None:
+        """A frozen version's change page links to its statistics page."""
+        return reverse("goldset-version", args=[obj.golden_set.name, obj.number]) if obj.status == "frozen" else None
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.fields if f.name != "stats"]

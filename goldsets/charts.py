@@ -42,11 +42,19 @@ def _kappa_colour(value: float | None) -> str:
 
 
 def kappa_heatmap(labelers: Sequence[str], pairs: Sequence[Mapping], *, cell: int = 34) -> str:
-    """A symmetric labeler × labeler grid of pairwise Cohen's κ; grey where undefined or too few
-    shared items."""
-    index = {name: i for i, name in enumerate(labelers)}
+    """A symmetric labeler × labeler grid of pairwise Cohen's κ, with a colour legend below it.
+
+    ``pairs`` are the measured pairs (``a``, ``b``, ``shared``, ``kappa``: {value, …}); a labeler
+    in no measured pair has no row (an empty row says nothing) and is counted under the legend.
+    Grey cells are pairs whose κ is undefined."""
+    paired = {name for pair in pairs for name in (pair["a"], pair["b"])}
+    shown = [name for name in labelers if name in paired]
+    index = {name: i for i, name in enumerate(shown)}
     margin = 120
-    size = margin + cell * len(labelers) + 90  # room for the last rotated column label
+    grid = margin + cell * len(shown)
+    width = max(grid + 90, margin + 360)  # room for the last rotated column label and for the legend
+    legend_y = grid + 24
+    height = legend_y + 64
     parts = []
     for name, i in index.items():
         parts.append(f'<text x="{margin - 6}" y="{margin + i * cell + cell * 0.62:.1f}" text-anchor="end" {FONT}>'
@@ -66,11 +74,37 @@ def kappa_heatmap(labelers: Sequence[str], pairs: Sequence[Mapping], *, cell: in
                          f"<title>{escape(tip)}</title></rect>"
                          f'<text x="{x + (cell - 2) / 2}" y="{y + cell * 0.6:.1f}" text-anchor="middle" '
                          f'font-size="10" font-family="system-ui, sans-serif" fill="{ink}">{text}</text>')
-    for i in range(len(labelers)):
+    for i in range(len(shown)):
         x = y = margin + i * cell
         parts.append(f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="#f9fafb"/>')
+    if not shown:
+        parts.append(f'<text x="{margin}" y="{margin - 20}" {FONT} fill="#6b7280">No labeler pair was measured.</text>')
+    parts.append(_kappa_legend(x=margin, y=legend_y, left_out=len(set(labelers) - paired)))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="pairwise Cohen kappa heatmap" '
-            f'width="{size}" height="{size}" viewBox="0 0 {size} {size}">{"".join(parts)}</svg>')
+            f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">{"".join(parts)}</svg>')
+
+
+def _kappa_legend(*, x: int, y: int, left_out: int, length: int = 200) -> str:
+    """A −1 … 0 … 1 colour ramp with ticks, a grey swatch for undefined κ, and how many labelers
+    have no row."""
+    steps = 40
+    parts = [f'<g class="legend"><text x="{x}" y="{y - 6}" {FONT}>Cohen\'s κ</text>']
+    for i in range(steps):
+        value = -1 + 2 * (i + 0.5) / steps
+        parts.append(f'<rect x="{x + i * length / steps:.1f}" y="{y}" width="{length / steps + 0.5:.1f}" height="12" '
+                     f'fill="{_kappa_colour(value)}"/>')
+    parts.append(f'<rect x="{x}" y="{y}" width="{length}" height="12" fill="none" stroke="#d1d5db"/>')
+    for tick in (-1.0, 0.0, 1.0):
+        tx = x + length * (tick + 1) / 2
+        parts.append(f'<text x="{tx:.1f}" y="{y + 26}" text-anchor="middle" {FONT}>{tick:g}</text>')
+    gx = x + length + 24
+    parts.append(f'<rect x="{gx}" y="{y}" width="12" height="12" fill="{_kappa_colour(None)}"/>'
+                 f'<text x="{gx + 18}" y="{y + 10}" {FONT}>undefined</text>')
+    if left_out:
+        parts.append(f'<text x="{x}" y="{y + 46}" {FONT} fill="#6b7280">{left_out} labeler'
+                     f'{"s" if left_out != 1 else ""} without a measured pair not shown</text>')
+    parts.append("</g>")
+    return "".join(parts)
 
 
 def interval_chart(rows: Sequence[tuple[str, Mapping | None]], *, width: int = 560) -> str:

@@ -120,10 +120,11 @@ def policy_version_diff(*, version: PolicyVersion, other: PolicyVersion,
                         template_version: PromptTemplateVersion | None) -> VersionDiff:
     """Side-by-side HTML diffs of two versions: the policy file, and the system prompt that
     ``template_version`` renders for each (compiled in memory, nothing stored)."""
-    differ = difflib.HtmlDiff(wrapcolumn=70)
+    # No wrapcolumn: it cut words and marked the pieces with ">"; the page wraps lines at spaces.
+    differ = difflib.HtmlDiff()
     left, right = policy_export(version=other), policy_export(version=version)
-    policy_html = differ.make_table(left.splitlines(), right.splitlines(), str(other), str(version),
-                                    context=True, numlines=3)
+    policy_html = _wrappable(differ.make_table(left.splitlines(), right.splitlines(), str(other), str(version),
+                                               context=True, numlines=3))
     prompt_html = None
     if template_version is not None:
         prompts = []
@@ -133,10 +134,16 @@ def policy_version_diff(*, version: PolicyVersion, other: PolicyVersion,
                                               ModelSettings(model="sim-strong")).system_prompt)
             except CompileError as exc:
                 prompts.append(f"(does not compile: {exc})")
-        prompt_html = differ.make_table(prompts[0].splitlines(), prompts[1].splitlines(),
-                                        f"{other} · {template_version}", f"{version} · {template_version}",
-                                        context=True, numlines=3)
+        prompt_html = _wrappable(differ.make_table(prompts[0].splitlines(), prompts[1].splitlines(),
+                                                   f"{other} · {template_version}", f"{version} · {template_version}",
+                                                   context=True, numlines=3))
     return VersionDiff(policy_diff_html=policy_html, policy_changed=left != right, prompt_diff_html=prompt_html)
+
+
+def _wrappable(table_html: str) -> str:
+    """HtmlDiff writes every space as &nbsp;, which never wraps; plain spaces under the page's
+    ``white-space: pre-wrap`` keep the indentation and wrap between words."""
+    return table_html.replace("&nbsp;", " ")
 
 
 def policy_export(*, version: PolicyVersion) -> str:

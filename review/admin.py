@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.urls import reverse
 
 from review.models import HiddenGoldItem, HumanLabel, Labeler, LabelImport, ReviewQueue, ReviewTask, Vendor
 from review.services import quality
@@ -111,6 +112,10 @@ class ReviewQueueAdmin(admin.ModelAdmin):
     readonly_fields = ("name", "policy_version", "vendor", "purpose", "overlap", "image_slots", "parts",
                        "show_llm_suggestions", "ls_project_id",
                        "last_synced_at", "status_detail", "created_by", "created_at")
+
+    def view_on_site(self, obj: ReviewQueue) -> str:
+        """The change page's "View on site" button opens the queue on the queues page."""
+        return f"{reverse('queues')}#queue-{obj.name}"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -63,6 +63,10 @@ class LabelingRunAdmin(ReadOnlyAdmin):
     def page(self, obj: LabelingRun) -> str:
         return format_html('<a href="{}">progress</a>', reverse("run-detail", args=[obj.pk]))
 
+    def view_on_site(self, obj: LabelingRun) -> str:
+        """The change page's "View on site" button opens the run page."""
+        return reverse("run-detail", args=[obj.pk])
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Allows the state-changing actions (which go through services); fields stay read-only.
         return obj is None and request.user.has_perm("runs.change_labelingrun")
