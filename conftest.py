@@ -41,6 +41,14 @@ def approver(db, django_user_model):
 
 
 @pytest.fixture
+def cli_user(db, django_user_model, monkeypatch):
+    """A labeling-ops user the management commands act as (through TOUCHSTONE_USER)."""
+    user = _user(django_user_model, "cli-ops", "labeling ops")
+    monkeypatch.setenv("TOUCHSTONE_USER", user.get_username())
+    return user
+
+
+@pytest.fixture
 def harassment_text() -> str:
     return (EXAMPLES / "harassment.md").read_text()
 

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from content.models import ContentItem
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cli_user")]
 
 
 def test_import_prints_counts_and_bad_lines(tmp_path) -> None:

@@ -55,8 +55,8 @@ def test_compile_submit_publish_from_the_cli(author, approver) -> None:
     with pytest.raises(CommandError, match="may not approve"):
         call_command("policy", "publish", "misinformation", "--user", "author")
     assert "published" in run("publish", "misinformation@1", "--user", "approver")
-    assert run("compile", "misinformation", "--template", "category_blocks").startswith("compiled")
-    assert run("compile", "misinformation", "--template", "category_blocks").startswith("exists")
+    assert run("compile", "misinformation", "--template", "category_blocks", "--user", "author").startswith("compiled")
+    assert run("compile", "misinformation", "--template", "category_blocks", "--user", "author").startswith("exists")
     assert PromptVersion.objects.count() == 1
     with pytest.raises(CommandError, match="No policy version misinformation@7"):
         run("export", "misinformation@7")

@@ -19,7 +19,7 @@ from review.services.quality import hidden_gold_mark, labelers_flag
 from review.services.queues import review_queue_create, review_queue_push, review_queue_sync
 from runs.models import ItemDecision, LabelingRun, LLMEndpoint
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db, pytest.mark.usefixtures("cli_user")]
 
 
 def _items(prefix: str, n: int) -> list[ContentItem]:

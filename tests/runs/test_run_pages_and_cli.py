@@ -17,7 +17,7 @@ from runs.models import Judgement, LabelingRun, LLMEndpoint, RunStatus
 from simulator.engine import SimulatorConfig
 from simulator.server import serve_in_thread
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cli_user")]
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ class Command(BaseCommand):
     @application_errors_as_command_errors
     def handle(self, *args: Any, path: Path, source: str, strict: bool, batch_size: int, user: str | None,
                **options: Any) -> None:
-        actor = acting_user(user) if user else None
+        actor = acting_user(user)
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
 

@@ -50,7 +50,7 @@ class Command(BaseCommand):
                 seed=options["seed"], source=options["source"], metadata_filter=metadata_filter(options["where"]),
                 stratify_by=options["stratify_by"], allocation=options["allocation"],
                 score_signal=options["score_signal"], floor=options["floor"],
-                acting_user=acting_user(options["user"]) if options["user"] else None)
+                acting_user=acting_user(options["user"]))
         else:
             sample = Sample.objects.filter(name=options["name"]).first()
             if sample is None:

@@ -80,10 +80,10 @@ class Command(BaseCommand):
     def handle_compile(self, *, ref: str, template: str | None, model: str, temperature: float,
                        max_output_tokens: int, reasoning_effort: str | None, seed: int | None,
                        context_window: int | None, user: str | None, **_: Any) -> None:
+        actor = acting_user(user)
         version = policy_version_get_by_ref(ref)
         settings = ModelSettings(model=model, temperature=temperature, max_output_tokens=max_output_tokens,
                                  reasoning_effort=reasoning_effort, seed=seed, context_window=context_window)
-        actor = acting_user(user) if user else None
         if template:
             tv = PromptTemplateVersion.objects.filter(template__key=template).order_by("-number").first()
             if tv is None:

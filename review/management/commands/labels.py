@@ -31,7 +31,7 @@ class Command(BaseCommand):
     @application_errors_as_command_errors
     def handle(self, *args: Any, path: Path, policy: str, source: str, strict: bool, batch_size: int,
                user: str | None, **options: Any) -> None:
-        actor = acting_user(user) if user else None
+        actor = acting_user(user)
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
         version = policy_version_for_labels(policy)

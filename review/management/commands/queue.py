@@ -43,14 +43,20 @@ class Command(BaseCommand):
                              ("status", "pending, in progress and complete tasks"),
                              ("recreate", "recreate a project deleted by hand in Label Studio")):
             p = sub.add_parser(action, help=text)
-            p.add_argument("name")
+            p.add_argument("name", nargs="?" if action == "status" else None,
+                           help="the queue" + (" (default: every queue)" if action == "status" else ""))
             if action in ("recreate", "push"):
                 add_user_argument(p)
 
     @application_errors_as_command_errors
     def handle(self, *args: Any, action: str, **o: Any) -> None:
-        user = acting_user(o.pop("user")) if o.get("user") else None
+        # Every state change names its actor; reading (labelers, status) and pulling labels (sync) need none.
+        user = acting_user(o.get("user")) if action in ("create", "push", "recreate", "pause", "resume") else None
         o.pop("user", None)
+        if action == "status" and not o["name"]:
+            for queue in ReviewQueue.objects.select_related("vendor").order_by("name"):
+                self._status(queue)
+            return
         if action in ("labelers", "pause", "resume"):
             getattr(self, f"_{action}")(user=user, **o)
             return
@@ -84,9 +90,12 @@ class Command(BaseCommand):
             queue = queues.review_queue_recreate_project(queue=queue, acting_user=user)
             self.stdout.write(f"{queue.name}: new Label Studio project {queue.ls_project_id}; push again")
         else:
-            counts = queues.review_queue_status(queue=queue)
-            self.stdout.write(f"{queue.name} ({queue.vendor}, k={queue.overlap}, project {queue.ls_project_id}): "
-                              + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            self._status(queue)
+
+    def _status(self, queue: ReviewQueue) -> None:
+        counts = queues.review_queue_status(queue=queue)
+        self.stdout.write(f"{queue.name} ({queue.vendor}, k={queue.overlap}, project {queue.ls_project_id}): "
+                          + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
     def _labelers(self, *, name: str | None, user: Any, **_: Any) -> None:
         queue_id = None

@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from runs.models import LLMEndpoint
+from runs.services.endpoints import llm_endpoint_create
+from touchstone.cli import acting_user, add_user_argument, application_errors_as_command_errors
 
 
 class Command(BaseCommand):
@@ -29,17 +31,18 @@ class Command(BaseCommand):
         p.add_argument("--timeout", type=float, default=60)
         p.add_argument("--simulator", action="store_true", help="the bundled simulator: output is simulated")
         p.add_argument("--supports-batch", action="store_true", help="the endpoint offers the OpenAI Batch API")
+        add_user_argument(p)
         sub.add_parser("list")
 
+    @application_errors_as_command_errors
     def handle(self, *args: Any, **o: Any) -> None:
         if o["action"] == "list":
             for ep in LLMEndpoint.objects.all():
                 self.stdout.write(f"{ep}\t{ep.base_url}\tconcurrency={ep.max_concurrency}\trpm={ep.requests_per_minute}")
             return
-        if LLMEndpoint.objects.filter(name=o["name"]).exists():
-            raise CommandError(f"an endpoint named {o['name']!r} exists already")
-        endpoint = LLMEndpoint.objects.create(
-            name=o["name"], base_url=o["base_url"], api_key_env=o["api_key_env"], max_concurrency=o["max_concurrency"],
+        endpoint = llm_endpoint_create(
+            name=o["name"], acting_user=acting_user(o["user"]), base_url=o["base_url"], api_key_env=o["api_key_env"],
+            max_concurrency=o["max_concurrency"],
             requests_per_minute=o["rpm"], tokens_per_minute=o["tpm"], price_input_per_million=o["price_input"],
             price_cached_input_per_million=o["price_cached_input"], price_output_per_million=o["price_output"],
             timeout_seconds=o["timeout"], is_simulator=o["simulator"], supports_batch=o["supports_batch"])

@@ -62,7 +62,7 @@ class Command(BaseCommand):
     @application_errors_as_command_errors
     def handle(self, *args: Any, **o: Any) -> None:
         action = o["action"]
-        actor = acting_user(o["user"]) if o.get("user") else None
+        actor = None if action == "status" else acting_user(o.get("user"))
         if action == "create":
             sample = Sample.objects.filter(name=o["sample"]).first()
             if sample is None:

@@ -11,7 +11,7 @@ from django.db.models import Sum
 from content.models import ContentItem, ContentItemStatus, Sample, SampleMember
 from content.services.sampling import SamplingFailed, sample_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cli_user")]
 
 
 @pytest.fixture

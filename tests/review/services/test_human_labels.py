@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from content.models import ContentItem
 from review.models import HumanLabel, Labeler, LabelImport
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cli_user")]
 
 
 @pytest.fixture
