@@ -8,6 +8,7 @@ ALLOWED_HOSTS required, HTTPS hardening on). The README lists every variable.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -193,7 +194,7 @@ REST_FRAMEWORK = {
         "touchstone.api_tokens.TokenScopePermission",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["touchstone.throttles.SharedScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api": os.environ.get("API_THROTTLE_RATE", "1200/min"),
         "export": os.environ.get("API_EXPORT_THROTTLE_RATE", "60/min"),
@@ -244,6 +245,20 @@ LABELER_AUTO_PAUSE = os.environ.get("LABELER_AUTO_PAUSE", "false").lower() in ("
 
 # Offline token counting: tiktoken only reads encodings already in this cache.
 TIKTOKEN_CACHE_DIR = os.environ.get("TIKTOKEN_CACHE_DIR", str(STATE_DIR / "tiktoken"))
+
+# The cache holds the API throttles' counts: in Redis (database 1 of the broker's server by
+# default) so a limit holds across every web process; "locmem://" keeps it per process, which
+# development and the tests use unless CACHE_URL says otherwise.
+CACHE_URL = os.environ.get("CACHE_URL") or (
+    "locmem://" if TOUCHSTONE_ENV == "development" else re.sub(r"/\d*$", "", CELERY_BROKER_URL) + "/1")
+if CACHE_URL == "locmem://":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+elif CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                          "KEY_PREFIX": "touchstone",
+                          "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2}}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r}: expected redis://HOST:PORT/DB or locmem://")
 
 LOGGING = {
     "version": 1,
