@@ -50,17 +50,32 @@ def _records(handle, *, path: str, kind: str) -> Iterator[ParsedItem | LineError
 
 
 def _write_batch(job: ContentImport, source: str, batch: list[tuple[ParsedItem, list[StoredImage]]],
-                 counters: _Counters) -> None:
-    """Runs inside a transaction: insert the new items of one batch, skip known ones."""
+                 counters: _Counters, first_lines: dict[str, int], *, path: str) -> list[LineError]:
+    """Runs inside a transaction: insert the new items of one batch, skip known ones.
+
+    An id seen before with the same content is a duplicate (re-importing is a no-op); with
+    different content it is a conflict, returned as a LineError naming where the id was first
+    seen (``first_lines``: this file's ids and the line that stored them)."""
     ids = [parsed.external_id for parsed, _ in batch]
-    known = set(ContentItem.objects.filter(source=source, external_id__in=ids).values_list("external_id", flat=True))
+    known = dict(ContentItem.objects.filter(source=source, external_id__in=ids)
+                 .values_list("external_id", "content_sha256"))
     fresh: dict[str, tuple[ParsedItem, list[StoredImage], str]] = {}
+    conflicts: list[LineError] = []
     for parsed, images in batch:
-        if parsed.external_id in known or parsed.external_id in fresh:
-            counters.duplicates += 1
-            continue
         digest = content_sha256(parsed.parts, [img.sha256 or img.ref for img in images])
-        fresh[parsed.external_id] = (parsed, images, digest)
+        stored = known.get(parsed.external_id) or (fresh[parsed.external_id][2] if parsed.external_id in fresh
+                                                   else None)
+        if stored is None:
+            fresh[parsed.external_id] = (parsed, images, digest)
+        elif stored == digest:
+            counters.duplicates += 1
+        else:
+            first = first_lines.get(parsed.external_id) or (
+                fresh[parsed.external_id][0].line if parsed.external_id in fresh else None)
+            where = f"line {first} of this file" if first else f"an earlier import into source {source!r}"
+            conflicts.append(LineError(path, parsed.line, "external_id", (
+                f"{parsed.external_id!r} was imported from {where} with different content; "
+                "this line is skipped (give it another id, or import it under another source)")))
     digests = [digest for _, _, digest in fresh.values()]
     seen = set(ContentItem.objects.filter(content_sha256__in=digests).values_list("content_sha256", flat=True))
     in_batch: set[str] = set()
@@ -78,6 +93,7 @@ def _write_batch(job: ContentImport, source: str, batch: list[tuple[ParsedItem, 
             failure_reason="; ".join(failures)))
     created = ContentItem.objects.bulk_create(items, batch_size=500)
     counters.imported += len(created)
+    first_lines.update((external_id, parsed.line) for external_id, (parsed, _, _) in fresh.items())
     if any(images for _, images, _ in fresh.values()):
         pk_by_id = dict(ContentItem.objects.filter(source=source, external_id__in=list(fresh))
                         .values_list("external_id", "pk"))
@@ -86,6 +102,7 @@ def _write_batch(job: ContentImport, source: str, batch: list[tuple[ParsedItem, 
                          thumbnail=img.thumbnail, width=img.width, height=img.height, sha256=img.sha256,
                          failure_reason=img.failure_reason)
             for external_id, (_, images, _) in fresh.items() for i, img in enumerate(images)])
+    return conflicts
 
 
 def _save_counters(job: ContentImport, counters: _Counters, errors: list[dict[str, object]]) -> None:
@@ -115,21 +132,28 @@ def content_import(*, path: Path, source: str, strict: bool = False, acting_user
     counters, errors = _Counters(), []
     base_dir = path.resolve().parent
 
+    first_lines: dict[str, int] = {}  # this file's stored ids → their line, to name a conflict's origin
+
+    def reject(record: LineError) -> None:
+        if strict:
+            raise LocatedError(record.reason, path=record.path, line=record.line, field=record.field)
+        counters.rejected += 1
+        errors.append({"line": record.line, "field": record.field, "reason": record.reason})
+        if on_error:
+            on_error(record)
+
     def process(batch: list[ParsedItem | LineError]) -> None:
         good: list[tuple[ParsedItem, list[StoredImage]]] = []
         for record in batch:
             counters.lines += 1
             if isinstance(record, LineError):
-                if strict:
-                    raise LocatedError(record.reason, path=record.path, line=record.line, field=record.field)
-                counters.rejected += 1
-                errors.append({"line": record.line, "field": record.field, "reason": record.reason})
-                if on_error:
-                    on_error(record)
+                reject(record)
                 continue
             good.append((record, [image_store(ref, base_dir=base_dir) for ref in record.images]))
         with transaction.atomic():
-            _write_batch(job, source, good, counters)
+            conflicts = _write_batch(job, source, good, counters, first_lines, path=str(path))
+            for conflict in conflicts:
+                reject(conflict)
             if not strict:
                 _save_counters(job, counters, errors)
         reset_queries()  # with DEBUG on, Django's query log would otherwise grow with the file

@@ -218,3 +218,20 @@ def test_a_file_larger_than_the_limit_is_refused_after_reading_at_most_limit_plu
     path = write(tmp_path, [line("big", text="x", images=["big.png"])])
     assert content_import(path=path, source="s").failed_images == 1
     assert "larger than the limit of 100 bytes" in ContentItem.objects.get(external_id="big").failure_reason
+
+
+def test_one_id_with_different_content_is_reported_at_each_conflicting_line(tmp_path) -> None:
+    reported = []
+    path = write(tmp_path, [line("a", text="first"), line("b", text="b"), line("a", text="second"),
+                            line("a", text="first"), line("a", text="third")])
+    job = content_import(path=path, source="s", on_error=reported.append, batch_size=2)
+    assert (job.imported, job.duplicates, job.rejected) == (2, 1, 2)
+    assert [(e.line, e.field) for e in reported] == [(3, "external_id"), (5, "external_id")]
+    assert "'a' was imported from line 1 of this file with different content" in str(reported[0])
+    assert ContentItem.objects.get(external_id="a").parts == {"text": "first"}
+
+    again = write(tmp_path, [line("a", text="changed later")], "later.jsonl")
+    job = content_import(path=again, source="s", on_error=reported.append)
+    assert job.rejected == 1 and "an earlier import into source 's'" in str(reported[-1])
+    with pytest.raises(LocatedError, match="different content"):
+        content_import(path=again, source="s", strict=True)
