@@ -1,10 +1,50 @@
-"""Output shapes of the golden-set API."""
+"""Input and output shapes of the golden-set API. Every query parameter and request body is
+read through one of the *Query/*Input serializers: anything else is a 400 naming the field."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
 from goldsets.freeze import RULES
+from goldsets.models import GoldenSet
+
+MAX_MIN_LABELS = 1000  # labels an item needs; far above any real overlap, and bounded
+MAX_LIST_LIMIT = 1_000_000  # items listed per kind in a diff (a golden set has at most ~10^5)
+POLICY_REF = r"^[-a-zA-Z0-9_]+(@[0-9]+)?$"
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error body: ``code``, ``message`` and ``extra`` for Touchstone's errors; ``detail``
+    for authentication, permission and throttling; ``{field: [reasons]}`` for invalid input."""
+
+    code = serializers.CharField(required=False)
+    message = serializers.CharField(required=False)
+    extra = serializers.DictField(required=False)
+    detail = serializers.CharField(required=False)
+
+
+class ItemsQuerySerializer(serializers.Serializer):
+    gold_label = serializers.CharField(required=False, max_length=63,
+                                       help_text="only items with this gold label (a key of the policy's taxonomy)")
+    raw_ids = serializers.BooleanField(default=False, help_text="raw labeler ids (needs the permission)")
+    cursor = serializers.CharField(required=False, help_text="the `next` or `previous` link's cursor")
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=1000, help_text="default 100")
+
+    def validate_gold_label(self, value: str) -> str:
+        taxonomy = self.context["taxonomy"]
+        if value not in taxonomy:
+            raise serializers.ValidationError(f"{value!r} is not a label of this version's policy; "
+                                              f"use one of {', '.join(taxonomy)}")
+        return value
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    raw_ids = serializers.BooleanField(default=False, help_text="raw labeler ids (needs the permission)")
+
+
+class DiffQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(default=1000, min_value=0, max_value=MAX_LIST_LIMIT,
+                                     help_text="items listed per kind (default 1000)")
 
 
 class VersionSummarySerializer(serializers.Serializer):
@@ -65,6 +105,12 @@ class GoldenItemSerializer(serializers.Serializer):
                  "labeled_at": label["labeled_at"]} for label in item.labels]
 
 
+class GoldenItemPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = GoldenItemSerializer(many=True)
+
+
 class DiffSerializer(serializers.Serializer):
     golden_set = serializers.CharField()
     old = serializers.IntegerField()
@@ -75,9 +121,14 @@ class DiffSerializer(serializers.Serializer):
     gold_label_changed = serializers.ListField(child=serializers.DictField())
 
 
+class GoldenSetNameSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=GoldenSet._meta.get_field("name").max_length)
+
+
 class FreezeInputSerializer(serializers.Serializer):
-    policy = serializers.CharField(help_text="SLUG or SLUG@VERSION; default: the golden set's policy, published")
-    min_labels = serializers.IntegerField(min_value=1, default=3)
+    policy = serializers.RegexField(POLICY_REF, max_length=200,
+                                    help_text="SLUG (its published version) or SLUG@VERSION")
+    min_labels = serializers.IntegerField(min_value=1, max_value=MAX_MIN_LABELS, default=3)
     rule = serializers.ChoiceField(choices=RULES, default="majority")
     include_llm_only = serializers.BooleanField(default=False)
     changelog = serializers.CharField(default="", allow_blank=True, max_length=500)
