@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from content.models import ContentItem, Sample
-from policies.models import PromptVersion
+from policies.models import PolicyVersionStatus, PromptVersion
 from runs.llm.batch import BATCH_PRICE_FACTOR
 from runs.models import JudgementStatus, LabelingRun, LLMEndpoint, RunStatus, RunVoter
 from runs.services.batches import enqueue_batch_work
@@ -70,7 +70,10 @@ def run_estimate(run: LabelingRun) -> tuple[int, int, Decimal]:
 def labeling_run_create(*, name: str, sample: Sample, prompt_version: PromptVersion, voters: list[VoterSpec],
                         confidence_threshold: float = 0.7, audit_share: float = 0.05, audit_seed: int = 0,
                         max_attempts: int = 4, chunk_size: int = 100, executor: str = "realtime",
-                        acting_user: AbstractBaseUser | None = None) -> LabelingRun:
+                        allow_retired: bool = False, acting_user: AbstractBaseUser | None = None) -> LabelingRun:
+    """A run of ``voters`` over ``sample`` with ``prompt_version``. A prompt compiled from a policy
+    version that is no longer published (retired, or not yet published) needs ``allow_retired``:
+    labels made under an outdated policy are rarely what was meant."""
     if not voters:
         raise RunConfigurationError("a run needs at least one voter")
     if LabelingRun.objects.filter(name=name).exists():
@@ -86,6 +89,12 @@ def labeling_run_create(*, name: str, sample: Sample, prompt_version: PromptVers
         if without:
             raise RunConfigurationError(f"the batch executor needs endpoints with the Batch API; "
                                         f"{', '.join(without)} do not offer it (supports_batch)")
+    policy_version = prompt_version.policy_version
+    if policy_version.status != PolicyVersionStatus.PUBLISHED and not allow_retired:
+        raise RunConfigurationError(
+            f"prompt {prompt_version.sha256[:12]} was compiled from {policy_version}, which is "
+            f"{policy_version.status}, not published; label with the published version's prompt, or pass "
+            "--allow-retired to label under it anyway")
     run = LabelingRun.objects.create(
         name=name, sample=sample, prompt_version=prompt_version, confidence_threshold=confidence_threshold,
         audit_share=audit_share, audit_seed=audit_seed, max_attempts=max_attempts, chunk_size=chunk_size,
@@ -96,7 +105,8 @@ def labeling_run_create(*, name: str, sample: Sample, prompt_version: PromptVers
     run.save(update_fields=["estimated_input_tokens", "estimated_output_tokens", "estimated_cost"])
     audit_event_record(actor=acting_user, event_type="labeling_run.created", obj=run,
                        details={"voters": [f"{v.model}@{v.endpoint.name}" for v in voters],
-                                "estimated_cost": str(run.estimated_cost)})
+                                "estimated_cost": str(run.estimated_cost),
+                                "policy_version": str(policy_version), "policy_status": policy_version.status})
     return run
 
 

@@ -104,7 +104,7 @@ def test_a_tampered_version_refuses_to_export_and_writes_nothing(frozen, tmp_pat
         goldset_version_verify(version=GoldenSetVersion.objects.get(golden_set__name="gs"))
 
 
-def test_export_imported_into_an_empty_database_freezes_to_the_same_digest(published, tmp_path):
+def test_export_imported_into_an_empty_database_freezes_to_the_same_digest(published, tmp_path, cli_user):
     content = tmp_path / "items.jsonl"
     content.write_text("".join(json.dumps({"external_id": f"c{n}", "components": {"text": f"message {n}"},
                                            "metadata": {"n": n}}) + "\n" for n in range(25)))

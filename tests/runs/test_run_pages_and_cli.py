@@ -107,3 +107,24 @@ def test_labeling_ops_can_see_and_drive_runs(db, django_user_model) -> None:
                  "content.view_contentitem"):
         assert ops.has_perm(perm), perm
     assert not ops.has_perm("policies.publish_policyversion")
+
+
+def test_a_retired_policy_prompt_needs_allow_retired(sample, prompt, published, author, approver, sim_server) -> None:
+    from policies.services import (
+        policy_version_create_draft,
+        policy_version_publish,
+        policy_version_submit,
+    )
+
+    cli("endpoint", "add", "sim", "--base-url", sim_server, "--simulator")
+    newer = policy_version_create_draft(from_version=published, acting_user=author)
+    policy_version_submit(version=newer, acting_user=author)
+    policy_version_publish(version=newer, acting_user=approver)  # retires the prompt's version
+    args = ("run", "create", "old", "--sample", "s", "--prompt", prompt.sha256[:10], "--voter", "sim:sim-strong")
+    with pytest.raises(CommandError, match=r"harassment@1, which is retired, not published.*--allow-retired"):
+        cli(*args)
+    assert not LabelingRun.objects.exists()
+    err = StringIO()
+    call_command(*args, "--allow-retired", stdout=StringIO(), stderr=err)
+    assert "warning: harassment@1 is retired" in err.getvalue()
+    assert LabelingRun.objects.get().name == "old"

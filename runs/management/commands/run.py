@@ -51,6 +51,8 @@ class Command(BaseCommand):
         p.add_argument("--chunk-size", type=int, default=100)
         p.add_argument("--executor", choices=["realtime", "batch"], default="realtime",
                        help="batch: the OpenAI Batch API (cheaper, slower; endpoints need --supports-batch)")
+        p.add_argument("--allow-retired", action="store_true",
+                       help="label with a prompt whose policy version is retired or not yet published")
         add_user_argument(p)
         for action in ("start", "status", "pause", "resume", "cancel", "retry-failed"):
             p = sub.add_parser(action)
@@ -75,7 +77,10 @@ class Command(BaseCommand):
                 name=o["name"], sample=sample, prompt_version=prompts[0], voters=[parse_voter(v) for v in o["voter"]],
                 confidence_threshold=o["confidence_threshold"], audit_share=o["audit_share"],
                 audit_seed=o["audit_seed"], max_attempts=o["max_attempts"], chunk_size=o["chunk_size"],
-                executor=o["executor"], acting_user=actor)
+                executor=o["executor"], allow_retired=o["allow_retired"], acting_user=actor)
+            if run.prompt_version.policy_version.status != "published":
+                self.stderr.write(f"warning: {run.prompt_version.policy_version} is "
+                                  f"{run.prompt_version.policy_version.status}, not published (--allow-retired)")
             self.stdout.write(f"created run {run.name!r} (#{run.pk}): {run.sample.size} items × "
                               f"{run.voters.count()} voters; estimate {run.estimated_input_tokens} input and "
                               f"{run.estimated_output_tokens} output tokens, cost {run.estimated_cost}")
