@@ -556,12 +556,27 @@ def goldset_version_export(*, version: GoldenSetVersion, fmt: str, output: Path,
     return ExportResult(path, manifest_path, card_path, version.item_count, file_hash.hexdigest())
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where the system says (Linux), since
+    os.umask() can only be read by setting it, which races with other threads."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class _atomic_file:  # noqa: N801 - used as a context manager, like open()
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def __enter__(self) -> Any:
         fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; an export gets the mode open() would give
         self.handle = os.fdopen(fd, "wb")
         return self.handle
 

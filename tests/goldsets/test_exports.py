@@ -209,3 +209,17 @@ def test_the_dataset_card_keeps_user_text_inert(published, tmp_path):
     assert "&lt;script&gt;alert\\(1\\)&lt;/script&gt;" in card and "\\# Heading" in card
     assert GoldenSet.objects.get(name="inert").description.startswith("# Heading")  # stored as given
     assert markdown_text("a_b*c") == "a\\_b\\*c" and markdown_text("two\nlines") == "two lines"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_exported_files_get_the_mode_the_umask_gives(frozen, tmp_path, umask):
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        result = goldset_version_export(version=frozen, fmt="jsonl", output=tmp_path / "out", into_directory=True)
+    finally:
+        os.umask(previous)
+    for path in (result.path, result.manifest_path, result.card_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
