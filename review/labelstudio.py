@@ -101,6 +101,21 @@ class LabelStudioClient:
             raise LabelStudioError(f"imported {len(tasks)} tasks but Label Studio returned {len(ids)} ids")
         return [int(i) for i in ids]
 
+    def _task_pages(self, project_id: int, what: str, **params: Any) -> Iterator[Any]:
+        """Every task of the project, a page at a time. Stops at the total Label Studio reports:
+        the SDK's own pager asks for one page past the end, which Label Studio logs as an error."""
+        page, seen = 1, 0
+        while True:
+            response = self._call(what, self.sdk.tasks.list, project=project_id, page=page, page_size=PAGE_SIZE,
+                                  project_id=project_id, **params)
+            tasks = list(response.items or [])
+            yield from tasks
+            seen += len(tasks)
+            total = getattr(response.response, "total", None)
+            if not tasks or (total is not None and seen >= total):
+                return
+            page += 1
+
     def tasks_with_annotations(self, project_id: int, updated_after: datetime | None = None
                                ) -> Iterator[TaskAnnotations]:
         """Every task (with its annotations) changed after ``updated_after``; any annotation
@@ -113,20 +128,34 @@ class LabelStudioClient:
                 "value": updated_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}]}})
         # (``include`` would be three times faster on Label Studio's side, but it cuts each
         # annotation down to its id and time.)
-        pager = self._call("listing tasks", self.sdk.tasks.list, project=project_id, fields="all", query=query,
-                           page_size=PAGE_SIZE, project_id=project_id)
-        try:
-            for task in pager:
-                annotations = [a if isinstance(a, dict) else a.dict() for a in (task.annotations or [])]
-                yield TaskAnnotations(int(task.id), getattr(task, "updated_at", None), annotations,
-                                      dict(task.data or {}))
-        except httpx.HTTPError as exc:
-            raise LabelStudioUnavailable(f"Label Studio at {self.base_url} is unreachable (listing tasks): "
-                                         f"{exc}") from exc
+        for task in self._task_pages(project_id, "listing tasks", fields="all", query=query):
+            annotations = [a if isinstance(a, dict) else a.dict() for a in (task.annotations or [])]
+            yield TaskAnnotations(int(task.id), getattr(task, "updated_at", None), annotations,
+                                  dict(task.data or {}))
+
+    def tasks_data(self, project_id: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Every task's id and data, without annotations."""
+        for task in self._task_pages(project_id, "listing task data", include="id,data"):
+            yield int(task.id), dict(task.data or {})
+
+    def task_update_data(self, task_id: int, data: dict[str, Any]) -> None:
+        """Replace a task's data (Label Studio replaces it whole; annotations stay)."""
+        self._call("updating a task's data", self.sdk.tasks.update, str(task_id), data=data)
 
     def task_set_overlap(self, task_id: int, *, overlap: int) -> None:
-        """How many annotations the task collects before Community Edition stops serving it."""
-        self._call("updating a task", self.sdk.tasks.update, str(task_id), overlap=overlap, is_labeled=False)
+        """How many annotations the task collects before Community Edition stops serving it.
+        Label Studio does not recount a task's "labeled" flag when its overlap changes, so it is
+        sent along, counted as Label Studio counts it (distinct annotators of finished
+        annotations): a lowered overlap then shows the task done in its counter too."""
+        task = self._call("reading a task", self.sdk.tasks.get, str(task_id))
+        annotators = set()
+        for annotation in task.annotations or []:
+            annotation = annotation if isinstance(annotation, dict) else annotation.dict()
+            user = annotation.get("completed_by")
+            if not annotation.get("was_cancelled") and annotation.get("result") is not None and user:
+                annotators.add(user if isinstance(user, int) else user.get("id"))
+        self._call("updating a task", self.sdk.tasks.update, str(task_id), overlap=overlap,
+                   is_labeled=len(annotators) >= overlap)
 
     def annotation_create(self, task_id: int, result: list[dict], *, completed_by: int | None = None,
                           lead_time: float | None = None) -> int:

@@ -41,7 +41,9 @@ from review.lsconfig import (
     MAX_IMAGES,
     QueueConfigSpec,
     QueueLabel,
+    QueueRule,
     annotation_result,
+    instructions_html,
     label_config,
     read_annotation,
     task_data,
@@ -85,7 +87,8 @@ def queue_config_spec(policy_version: PolicyVersion, image_slots: int = 0,
                       parts: list[str] | None = None) -> QueueConfigSpec:
     labels = [QueueLabel(label.key, label.name, label.definition)
               for label in policy_version.labels.order_by("position", "pk")]
-    rules = list(policy_version.rules.order_by("position", "pk").values_list("rule_id", flat=True))
+    rules = [QueueRule(rule_id, text) for rule_id, text
+             in policy_version.rules.order_by("position", "pk").values_list("rule_id", "text")]
     return QueueConfigSpec(policy=str(policy_version), labels=labels, rule_ids=rules,
                            parts=parts or list(settings.CONTENT_PARTS), images=image_slots,
                            blur_images=policy_version.sensitive_images)
@@ -99,7 +102,7 @@ def _create_project(queue: ReviewQueue, client: LabelStudioClient) -> int:
     return client.project_create(
         title=f"{queue.name} ({queue.vendor.name})",
         label_config=label_config(_spec(queue)),
-        instructions=queue.policy_version.text, maximum_annotations=queue.overlap,
+        instructions=instructions_html(queue.policy_version.text), maximum_annotations=queue.overlap,
         show_predictions=queue.show_llm_suggestions)
 
 
@@ -107,16 +110,33 @@ _IMAGE_SALT = "touchstone.review-image"
 
 
 def review_image_url(storage_name: str) -> str:
-    """A URL the labeler's browser can load the image from (Label Studio does not proxy it)."""
+    """A URL the labeler's browser can load the image from (Label Studio does not proxy it).
+    The token is timestamped: it is good for REVIEW_IMAGE_URL_TTL seconds, and pushes and
+    syncs sign tasks' URLs again before then (review_queue_images_resign)."""
     token = signing.dumps(storage_name, salt=_IMAGE_SALT, compress=True)
     return f"{settings.TOUCHSTONE_PUBLIC_URL}{reverse('review-image', args=[token])}"
 
 
 def review_image_name(token: str) -> str | None:
+    """The storage name a review-image token was signed for; None when the token is forged,
+    expired (older than REVIEW_IMAGE_URL_TTL) or signs anything but a name."""
     try:
-        return signing.loads(token, salt=_IMAGE_SALT)
-    except signing.BadSignature:
+        name = signing.loads(token, salt=_IMAGE_SALT, max_age=settings.REVIEW_IMAGE_URL_TTL)
+    except signing.BadSignature:  # SignatureExpired included
         return None
+    return name if isinstance(name, str) and name else None
+
+
+def _image_url_is_fresh(url: str) -> bool:
+    """Whether a review-image URL was signed less than half the TTL ago (and is ours)."""
+    prefix, _, token = url.rpartition("/")
+    if f"{prefix}/" != review_image_url("-").rpartition("/")[0] + "/":
+        return False  # signed for another public URL
+    try:
+        signing.loads(token, salt=_IMAGE_SALT, max_age=settings.REVIEW_IMAGE_URL_TTL / 2)
+    except signing.BadSignature:
+        return False
+    return True
 
 
 def _max_images(policy_version: PolicyVersion) -> int:
@@ -218,6 +238,7 @@ class PushResult:
     recovered: int = 0
     retries: int = 0
     gold: int = 0  # hidden gold items mixed in
+    resigned: int = 0  # tasks already in Label Studio whose image URLs were signed again
 
 
 def _add_tasks(queue: ReviewQueue, wanted: list[int]) -> tuple[int, int]:
@@ -278,6 +299,7 @@ def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
         try:
             result.recovered += _recover_importing(queue, client)
             _push_new_tasks(queue, client, result)
+            result.resigned = review_queue_images_resign(queue=queue, client=client)
             break
         except LabelStudioUnavailable as exc:
             attempt += 1
@@ -298,7 +320,7 @@ def review_queue_push(*, queue: ReviewQueue, item_ids: list[int] | None = None,
         ReviewQueue.objects.filter(pk=queue.pk).update(status_detail="")
         audit_event_record(actor=acting_user, event_type="review_queue.pushed", obj=queue,
                            details={"pushed": result.pushed, "recovered": result.recovered,
-                                    "retries": result.retries})
+                                    "retries": result.retries, "resigned": result.resigned})
     return result
 
 
@@ -365,24 +387,59 @@ def _save_task_ids(pairs: list[tuple[int, int]]) -> None:
                        [ReviewTaskStatus.OPEN.value, *(v for pair in pairs for v in pair), *(pk for pk, _ in pairs)])
 
 
-def _task_payload(queue: ReviewQueue, spec: QueueConfigSpec, batch: list[ReviewTask]) -> list[dict]:
-    """What Label Studio gets per task: the parts, image URLs, our task id, and (only when the
-    queue shows suggestions) the LLM's label as a prediction. Hidden gold looks like any task."""
-    items = [task.item_id for task in batch]
+def _task_data(spec: QueueConfigSpec, batch: list[ReviewTask]) -> dict[int, dict]:
+    """Each task's data (by our task id): the item, freshly signed image URLs, our task id.
+    The tasks come with their items (select_related)."""
     images: dict[int, list[str]] = {}
     if spec.images:
-        for item_id, name in (ContentImage.objects.filter(item_id__in=items).exclude(file="")
-                              .order_by("item_id", "position").values_list("item_id", "file")):
+        for item_id, name in (ContentImage.objects.filter(item_id__in=[task.item_id for task in batch])
+                              .exclude(file="").order_by("item_id", "position").values_list("item_id", "file")):
             images.setdefault(item_id, []).append(review_image_url(name))
+    return {task.pk: {**task_data(task.item.parts, spec, images.get(task.item_id, ()), target=task.item.target_part),
+                      "touchstone_task": task.pk}
+            for task in batch}
+
+
+def _task_payload(queue: ReviewQueue, spec: QueueConfigSpec, batch: list[ReviewTask]) -> list[dict]:
+    """What Label Studio gets per task: its data and (only when the queue shows suggestions)
+    the LLM's label as a prediction. Hidden gold looks like any task."""
+    data = _task_data(spec, batch)
+    items = [task.item_id for task in batch]
     suggestions = llm_suggestions(queue.policy_version, items, spec) if queue.show_llm_suggestions else {}
     payload = []
     for task in batch:
-        entry: dict = {"data": {**task_data(task.item.parts, spec, images.get(task.item_id, ())),
-                                "touchstone_task": task.pk}}
+        entry: dict = {"data": data[task.pk]}
         if task.item_id in suggestions:
             entry["predictions"] = [suggestions[task.item_id]]
         payload.append(entry)
     return payload
+
+
+def review_queue_images_resign(*, queue: ReviewQueue, client: LabelStudioClient | None = None) -> int:
+    """Sign again the image URLs of the queue's tasks in Label Studio that were signed more than
+    half of REVIEW_IMAGE_URL_TTL ago (or for another public URL), so a labeler never meets an
+    expired one: each such task's data is replaced with freshly built data. Pushes and syncs
+    call it. Returns how many tasks were updated."""
+    if not queue.image_slots or queue.ls_project_id is None:
+        return 0
+    client = client or label_studio_client()
+    ours = dict(queue.tasks.exclude(ls_task_id=None).values_list("ls_task_id", "pk"))
+    stale = [ours[task_id] for task_id, data in client.tasks_data(queue.ls_project_id)
+             if task_id in ours and not all(_image_url_is_fresh(url) for key, url in data.items()
+                                           if key.startswith("image_") and isinstance(url, str) and url)]
+    spec = _spec(queue)
+    updated = 0
+    for start in range(0, len(stale), PUSH_BATCH):
+        batch = list(ReviewTask.objects.filter(pk__in=stale[start:start + PUSH_BATCH]).select_related("item"))
+        fresh = _task_data(spec, batch)
+        for task in batch:  # one request per task: Community Edition has no bulk update of task data
+            client.task_update_data(task.ls_task_id, fresh[task.pk])
+            updated += 1
+    if updated:
+        with transaction.atomic():
+            audit_event_record(actor=None, event_type="review_queue.images_resigned", obj=queue,
+                               details={"tasks": updated, "ttl_seconds": settings.REVIEW_IMAGE_URL_TTL})
+    return updated
 
 
 def llm_suggestions(policy_version: PolicyVersion, item_ids: list[int], spec: QueueConfigSpec) -> dict[int, dict]:
@@ -424,6 +481,7 @@ class SyncResult:
     ignored: int = 0
     completed: int = 0
     escalated: int = 0
+    resigned: int = 0  # tasks whose image URLs were signed again
 
 
 def _labeler_for(queue: ReviewQueue, user_id: int) -> Labeler:
@@ -454,9 +512,13 @@ def review_queue_sync(*, queue: ReviewQueue, client: LabelStudioClient | None = 
             page = []
     if page:
         _sync_page(queue, page, taxonomy, result)
-    uncounted = queue.tasks.filter(status=ReviewTaskStatus.OPEN, item_id__in=HumanLabel.objects.filter(
-        queue=queue, is_valid=False).values("item_id")).select_related("queue")
+    # Tasks with labels that do not count get extra slots; tasks given slots earlier get them
+    # back once those labels are fixed, or Label Studio would show a done task as unfinished.
+    uncounted = queue.tasks.filter(
+        Q(status=ReviewTaskStatus.OPEN, item_id__in=HumanLabel.objects.filter(queue=queue, is_valid=False)
+          .values("item_id")) | Q(extra_slots__gt=0)).select_related("queue")
     open_slots_for_uncounted(uncounted, client)
+    result.resigned = review_queue_images_resign(queue=queue, client=client)
     with transaction.atomic():
         ReviewQueue.objects.filter(pk=queue.pk).update(last_synced_at=started, status_detail="")
         # One event per sync, with its counts: one per label would drown the audit log.
