@@ -8,7 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound as DrfNotFound
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import Cursor, CursorPagination
@@ -44,7 +44,7 @@ def _version(name: str, number: str) -> GoldenSetVersion:
     return goldset_version_get(name=name, number=None if number == "latest" else int(number))
 
 
-def _query(serializer_class: type[out.serializers.Serializer], request: Request, **context: Any) -> dict[str, Any]:
+def _query(serializer_class: type[serializers.Serializer], request: Request, **context: Any) -> dict[str, Any]:
     """The query parameters read through ``serializer_class``; a 400 naming the field otherwise."""
     query = serializer_class(data=request.query_params, context=context)
     query.is_valid(raise_exception=True)
@@ -55,7 +55,8 @@ _ERROR = OpenApiResponse(out.ErrorSerializer, description="JSON naming what went
 _RETRY_AFTER = OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=[503],
                                 description="seconds after which the request may be repeated")
 ID = {"type": "integer", "minimum": 0}
-# The path parameters as the URL patterns match them (drf-spectacular reads no converter's regex).
+# Path parameters as the URL patterns match them: drf-spectacular gives no pattern for the slug and int
+# converters, and reads the version's (\d+|latest) as ^\d+|latest$.
 NAME = OpenApiParameter("name", {"type": "string", "pattern": r"^[-\w]+$"}, OpenApiParameter.PATH)
 SLUG_NAME = OpenApiParameter("name", {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$"}, OpenApiParameter.PATH)
 NUMBER = OpenApiParameter("number", {"type": "string", "pattern": r"^(\d+|latest)$"}, OpenApiParameter.PATH,
