@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from touchstone.lines import LineError, parsed_json_lines
+from touchstone.timewindow import label_time_problem
 
 LABEL_FIELDS = {"external_id", "labeler", "vendor", "label", "labeled_at", "role", "rule_ids", "rationale",
                 "seconds_spent"}
@@ -68,8 +69,10 @@ def _label(data: dict[str, Any], path: str, line: int, prefix: str = "") -> Pars
             labeled_at = datetime.fromisoformat(str(raw))
         except ValueError:
             raise LineError(path, line, where("labeled_at"), f"{raw!r} is not an ISO 8601 date-time") from None
-        if labeled_at.tzinfo is None:
-            raise LineError(path, line, where("labeled_at"), f"{raw!r} has no time zone (add Z or +00:00)")
+        problem = label_time_problem(labeled_at)
+        if problem:
+            raise LineError(path, line, where("labeled_at"), f"{raw!r} {problem}" if labeled_at.tzinfo is None
+                            else problem)
     role = data.get("role", "review")
     if role not in ROLES:
         raise LineError(path, line, where("role"), f"{role!r}: must be one of {', '.join(ROLES)}")

@@ -99,3 +99,24 @@ def test_draft_policy_and_unknown_policy_are_refused(tmp_path, draft, items):
         call_command("labels", "import", str(path), "--policy", "harassment@1")
     with pytest.raises(CommandError, match="No policy 'nope'"):
         call_command("labels", "import", str(path), "--policy", "nope")
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1999-12-31T23:59:59Z"])
+def test_label_times_outside_the_believable_window_are_refused_at_their_line(tmp_path, published, items, when):
+    path = write(tmp_path, [label(labeled_at="2024-05-01T10:00:00Z"), label(labeler="ann2", labeled_at=when)])
+    err = StringIO()
+    call_command("labels", "import", str(path), "--policy", "harassment", stdout=StringIO(), stderr=err)
+    assert f"{path}:2: labeled_at: " in err.getvalue() and "outside the accepted window 2000-01-01" in err.getvalue()
+    assert HumanLabel.objects.count() == 1
+
+
+def test_the_window_tolerates_a_day_of_clock_drift_and_no_more() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from touchstone.timewindow import label_time_problem
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    assert label_time_problem(now + timedelta(hours=23), now=now) is None
+    assert "outside" in label_time_problem(now + timedelta(days=2), now=now)
+    assert label_time_problem(datetime(2000, 1, 1, tzinfo=UTC), now=now) is None
+    assert "time zone" in label_time_problem(datetime(2024, 1, 1), now=now)
