@@ -234,6 +234,8 @@ LABEL_STUDIO_WEBHOOK_SECRET = os.environ.get("LABEL_STUDIO_WEBHOOK_SECRET", "")
 LABEL_STUDIO_WEBHOOK_HEADER = "X-Touchstone-Webhook-Secret"
 # Where labelers' browsers reach Touchstone (for item images shown in Label Studio tasks).
 TOUCHSTONE_PUBLIC_URL = os.environ.get("TOUCHSTONE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Seconds an image URL in a Label Studio task stays valid; pushes and syncs sign them again at half.
+REVIEW_IMAGE_URL_TTL = env_int("REVIEW_IMAGE_URL_TTL", 7 * 24 * 3600)
 # How long a push waits (with backoff) for an unreachable Label Studio before giving up.
 LABEL_STUDIO_RETRY_SECONDS = env_float("LABEL_STUDIO_RETRY_SECONDS", 300)
 
@@ -249,8 +251,6 @@ TIKTOKEN_CACHE_DIR = os.environ.get("TIKTOKEN_CACHE_DIR", str(STATE_DIR / "tikto
 # The cache holds the API throttles' counts: in Redis (database 1 of the broker's server by
 # default) so a limit holds across every web process; "locmem://" keeps it per process, which
 # development and the tests use unless CACHE_URL says otherwise.
-# Seconds an image URL in a Label Studio task stays valid; pushes and syncs sign them again at half.
-REVIEW_IMAGE_URL_TTL = env_int("REVIEW_IMAGE_URL_TTL", 7 * 24 * 3600)
 CACHE_URL = os.environ.get("CACHE_URL") or (
     "locmem://" if TOUCHSTONE_ENV == "development" else re.sub(r"/\d*$", "", CELERY_BROKER_URL) + "/1")
 if CACHE_URL == "locmem://":
