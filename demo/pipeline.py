@@ -1,5 +1,6 @@
 """The demo's labeling pipeline on real data: ConvAbuse items → a stratified sample → a run
-with three simulated voters. Idempotent: what exists is reused."""
+with three simulated voters → review queues → a golden set. Each step runs once: a second
+``make demo`` reuses what exists, says so, and changes nothing a user made."""
 
 from __future__ import annotations
 
@@ -14,18 +15,17 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from content.models import ContentItem, Sample
+from content.models import ContentImport, ContentItem, Sample
 from content.services.content import content_import
 from content.services.sampling import sample_create
 from goldsets.freeze import FreezeRule
 from goldsets.models import GoldenSetVersion
 from goldsets.services import goldset_version_freeze_request
 from policies.compiler import ModelSettings
-from policies.models import PromptTemplateVersion
-from policies.selectors import policy_version_get
+from policies.models import PolicyVersion, PolicyVersionStatus, PromptTemplateVersion
 from policies.services import prompt_version_compile
 from review.lsconfig import annotation_result
-from review.models import HiddenGoldItem, HumanLabel, Labeler, ReviewQueue, ReviewTask
+from review.models import HiddenGoldItem, HumanLabel, Labeler, LabelImport, ReviewQueue, ReviewTask
 from review.selectors import vendor_quality
 from review.services.human_labels import human_label_import
 from review.services.quality import labelers_flag
@@ -38,6 +38,7 @@ from review.services.queues import (
     routed_items,
 )
 from runs.models import LabelingRun, LLMEndpoint, RunStatus
+from runs.services.endpoints import llm_endpoint_create
 from runs.services.runs import VoterSpec, labeling_run_create, labeling_run_start
 from simulator.engine import text_sha256
 
@@ -51,6 +52,7 @@ SIM_MODELS = ("sim-strong", "sim-medium", "sim-weak")
 LABELS_FILE = "convabuse-human-labels.jsonl"
 VENDOR = "ConvAbuse annotators"
 GOLDEN_SET = "harassment-convabuse"
+ENDPOINT = "simulator"
 
 
 def _label(annotation: dict) -> str:
@@ -87,27 +89,47 @@ def demo_files_prepare(workdir: Path) -> tuple[Path, Path]:
     return import_path, key_path
 
 
+def demo_policy_version() -> PolicyVersion:
+    """The harassment version the demo's pipeline works under: its run's, once the run exists
+    (a version a user published later does not move the demo's data), else the published one."""
+    run = LabelingRun.objects.filter(name=RUN_NAME).select_related("prompt_version__policy_version__policy").first()
+    if run is not None:
+        return run.prompt_version.policy_version
+    version = PolicyVersion.objects.filter(policy__slug="harassment", status=PolicyVersionStatus.PUBLISHED).first()
+    if version is None:
+        raise RuntimeError("the demo's run needs a published harassment policy version, and none is published: "
+                           "publish one in the admin, or `make clean` and `make demo` to seed everything anew")
+    return version
+
+
 def demo_run(*, simulator_url: str, log: Callable[[str], None], sample_size: int = 300,
              timeout: float = 600) -> LabelingRun:
-    """Import, sample, and run (or reuse) the demo labeling run; waits for it to end."""
+    """Import, sample, and run the demo labeling run, the steps not done yet; waits for the run
+    to end."""
     ops = get_user_model().objects.get(username="ops")
-    import_path = Path(settings.STATE_DIR) / "demo" / "convabuse-import.jsonl"
-    job = content_import(path=import_path, source=SOURCE, acting_user=ops)
-    log(f"content import: {job.imported} imported, {job.duplicates} already there, {job.rejected} rejected")
-    sample = Sample.objects.filter(name=SAMPLE_NAME).first() or sample_create(
-        name=SAMPLE_NAME, method="stratified", size=sample_size, seed=2026, source=SOURCE, stratify_by="bot",
-        allocation="proportional", acting_user=ops)
-    log(f"sample {sample.name!r}: {sample.size} of {sample.frame_size} items, strata "
-        + ", ".join(f"{k} {v['sample']}/{v['frame']}" for k, v in sorted(sample.strata.items())))
-    endpoint, _ = LLMEndpoint.objects.update_or_create(
-        name="simulator", defaults={"base_url": simulator_url, "is_simulator": True, "max_concurrency": 32,
-                                    "requests_per_minute": 60_000, "tokens_per_minute": 100_000_000,
-                                    "timeout_seconds": 30})
+    done = ContentImport.objects.filter(source=SOURCE, status=ContentImport.Status.FINISHED).order_by("pk").first()
+    if done is not None:
+        log(f"content already imported (import #{done.pk}: {done.imported} items from {SOURCE}), skipped")
+    else:
+        import_path = Path(settings.STATE_DIR) / "demo" / "convabuse-import.jsonl"
+        job = content_import(path=import_path, source=SOURCE, acting_user=ops)
+        log(f"content import: {job.imported} imported, {job.duplicates} already there, {job.rejected} rejected")
+    sample = Sample.objects.filter(name=SAMPLE_NAME).first()
+    if sample is not None:
+        log(f"reused sample {sample.name!r} ({sample.size} items)")
+    else:
+        sample = sample_create(name=SAMPLE_NAME, method="stratified", size=sample_size, seed=2026, source=SOURCE,
+                               stratify_by="bot", allocation="proportional", acting_user=ops)
+        log(f"sample {sample.name!r}: {sample.size} of {sample.frame_size} items, strata "
+            + ", ".join(f"{k} {v['sample']}/{v['frame']}" for k, v in sorted(sample.strata.items())))
+    endpoint = _demo_endpoint(simulator_url=simulator_url, ops=ops, log=log)
     run = LabelingRun.objects.filter(name=RUN_NAME).first()
-    if run is None:
+    if run is not None:
+        log(f"reused run {run.name!r} ({run.status})")
+    else:
         template = PromptTemplateVersion.objects.filter(template__key="json_classifier").order_by("-number").first()
-        prompt, _ = prompt_version_compile(policy_version=policy_version_get(slug="harassment"),
-                                           template_version=template, settings=DEMO_MODEL, acting_user=ops)
+        prompt, _ = prompt_version_compile(policy_version=demo_policy_version(), template_version=template,
+                                           settings=DEMO_MODEL, acting_user=ops)
         run = labeling_run_create(name=RUN_NAME, sample=sample, prompt_version=prompt,
                                   voters=[VoterSpec(endpoint, model) for model in SIM_MODELS],
                                   confidence_threshold=0.75, audit_share=0.05, audit_seed=2026, chunk_size=50,
@@ -121,24 +143,47 @@ def demo_run(*, simulator_url: str, log: Callable[[str], None], sample_size: int
     return run
 
 
+def _demo_endpoint(*, simulator_url: str, ops, log: Callable[[str], None]) -> LLMEndpoint:
+    """The ``simulator`` endpoint: created once, then left as it is (a user may have tuned it)."""
+    endpoint = LLMEndpoint.objects.filter(name=ENDPOINT).first()
+    if endpoint is None:
+        return llm_endpoint_create(name=ENDPOINT, acting_user=ops, base_url=simulator_url, is_simulator=True,
+                                   max_concurrency=32, requests_per_minute=60_000, tokens_per_minute=100_000_000,
+                                   timeout_seconds=30)
+    if endpoint.base_url != simulator_url:
+        log(f"endpoint {ENDPOINT!r} points at {endpoint.base_url}, not at this demo's simulator ({simulator_url}): "
+            "left as it is; new runs on it need that address to answer")
+    else:
+        log(f"reused endpoint {ENDPOINT!r} ({endpoint.base_url})")
+    return endpoint
+
+
 def demo_golden_set(*, log: Callable[[str], None], timeout: float = 600) -> GoldenSetVersion:
-    """Import the annotators' labels and freeze (or reuse) the demo golden set on the worker."""
+    """Import the annotators' labels and freeze the demo golden set on the worker, unless done
+    already (labels are never imported twice; a frozen version is reused)."""
     ops = get_user_model().objects.get(username="ops")
-    version = policy_version_get(slug="harassment")
-    # Items reviewed in the Label Studio queues got their annotators' labels there; the rest
-    # come in by import, so no item is labelled twice by the same person.
-    reviewed = set(ReviewTask.objects.filter(queue__name__in=[name for name, _ in VENDOR_QUEUES])
-                   .values_list("item__external_id", flat=True))
+    version = demo_policy_version()
     source_file = Path(settings.STATE_DIR) / "demo" / LABELS_FILE
     import_file = source_file.with_name("convabuse-human-labels-not-reviewed.jsonl")
-    with source_file.open() as lines, import_file.open("w") as out:
-        out.writelines(line for line in lines if json.loads(line)["external_id"] not in reviewed)
-    job = human_label_import(path=import_file, policy_version=version, content_source=SOURCE, acting_user=ops)
-    log(f"human labels (ConvAbuse annotators, real) for the items not reviewed in queues: {job.imported} "
-        f"imported, {job.duplicates} already there, {job.rejected} rejected")
+    done = LabelImport.objects.filter(policy_version=version, path__endswith=import_file.name,
+                                      status=LabelImport.Status.FINISHED).order_by("pk").first()
+    if done is not None:
+        log(f"labels already imported (import #{done.pk}: {done.imported} ConvAbuse labels under {version}), skipped")
+    else:
+        # Items reviewed in the Label Studio queues got their annotators' labels there; the rest
+        # come in by import, so no item is labelled twice by the same person.
+        reviewed = set(ReviewTask.objects.filter(queue__name__in=[name for name, _ in VENDOR_QUEUES])
+                       .values_list("item__external_id", flat=True))
+        with source_file.open() as lines, import_file.open("w") as out:
+            out.writelines(line for line in lines if json.loads(line)["external_id"] not in reviewed)
+        job = human_label_import(path=import_file, policy_version=version, content_source=SOURCE, acting_user=ops)
+        log(f"human labels (ConvAbuse annotators, real) for the items not reviewed in queues: {job.imported} "
+            f"imported, {job.duplicates} already there, {job.rejected} rejected")
     existing = GoldenSetVersion.objects.filter(golden_set__name=GOLDEN_SET, status="frozen").order_by("-number")
     if existing.exists():
-        return existing.first()
+        frozen = existing.first()
+        log(f"reused golden set {GOLDEN_SET} v{frozen.number} (frozen {frozen.frozen_at:%Y-%m-%d %H:%M} UTC)")
+        return frozen
     frozen = goldset_version_freeze_request(
         name=GOLDEN_SET, policy_version=version, rule=FreezeRule(min_labels=3, rule="majority"),
         description="ConvAbuse user turns with three expert annotations each, gold by strict majority under the "
@@ -205,21 +250,48 @@ def _simulated_labeler(client, queue: ReviewQueue, name: str) -> int:
     return labeler.ls_user_id
 
 
+def _queue_reuse_or_create(name: str, log: Callable[[str], None], **create) -> tuple[ReviewQueue, bool]:
+    """The queue named ``name`` as it is, or a new one; True when it has tasks already (then
+    the demo pushes nothing to it and answers nothing in it)."""
+    queue = ReviewQueue.objects.filter(name=name).first()
+    if queue is None:
+        return review_queue_create(name=name, **create), False
+    tasks = queue.tasks.count()
+    if tasks:
+        log(f"reused queue {name} ({tasks} tasks under {queue.policy_version}): nothing pushed or answered; the "
+            f"worker syncs Label Studio every 5 minutes (`manage.py queue sync {name}` syncs now)")
+    else:
+        log(f"reused queue {name} (no tasks yet)")
+    return queue, bool(tasks)
+
+
 def demo_review(*, log: Callable[[str], None]) -> dict[str, dict[str, int]]:
     """Route the run's human-review items into two vendor queues in Label Studio; simulated
     labelers answer there through the API, replaying the ConvAbuse annotators' real labels;
     disagreements go to an expert queue, where a simulated adjudicator answers with the
-    annotators' majority. Idempotent: a second run only syncs."""
+    annotators' majority. Queues that have tasks already are reused as they are."""
     ops = get_user_model().objects.get(username="ops")
-    version = policy_version_get(slug="harassment")
+    version = demo_policy_version()
     client = label_studio_client()
-    experts = ReviewQueue.objects.filter(name=EXPERT_QUEUE[0]).first() or review_queue_create(
-        name=EXPERT_QUEUE[0], policy_version=version, vendor_name=EXPERT_QUEUE[1], overlap=1,
-        purpose="adjudication", acting_user=ops, client=client)
-    queues = [ReviewQueue.objects.filter(name=name).first() or review_queue_create(
-        name=name, policy_version=version, vendor_name=vendor, overlap=3, adjudication_queue=experts.name,
-        disagreement_rule="any_violating_dissent", gold_share=GOLD_SHARE, acting_user=ops, client=client)
-        for name, vendor in VENDOR_QUEUES]
+    experts, _ = _queue_reuse_or_create(
+        EXPERT_QUEUE[0], log, policy_version=version, vendor_name=EXPERT_QUEUE[1], overlap=1, purpose="adjudication",
+        acting_user=ops, client=client)
+    pairs = [_queue_reuse_or_create(name, log, policy_version=version, vendor_name=vendor, overlap=3,
+                                    adjudication_queue=experts.name, disagreement_rule="any_violating_dissent",
+                                    gold_share=GOLD_SHARE, acting_user=ops, client=client)
+             for name, vendor in VENDOR_QUEUES]
+    queues = [queue for queue, _ in pairs]
+    fresh = [queue for queue, reused in pairs if not reused]
+    if fresh:
+        _demo_review_seed(queues=queues, fresh=fresh, experts=experts, version=version, ops=ops, client=client,
+                          log=log)
+    return {queue.name: review_queue_status(queue=queue) for queue in [*queues, experts]}
+
+
+def _demo_review_seed(*, queues: list[ReviewQueue], fresh: list[ReviewQueue], experts: ReviewQueue, version, ops,
+                      client, log: Callable[[str], None]) -> None:
+    """Push the routed items to the ``fresh`` vendor queues and answer them with the simulated
+    labelers, then the escalations with the simulated adjudicator."""
     routed = sorted(routed_items(queues[0]))
     annotations = _annotations_by_item()
     marked = _demo_hidden_gold(version, routed, annotations)
@@ -227,11 +299,13 @@ def demo_review(*, log: Callable[[str], None]) -> dict[str, dict[str, int]]:
         log(f"hidden gold: {marked} items with a ConvAbuse majority label, mixed into the vendor queues "
             f"at {GOLD_SHARE:.0%}")
     for index, queue in enumerate(queues):
-        result = review_queue_push(queue=queue, item_ids=routed[index::len(queues)], client=client)
+        if queue not in fresh:
+            continue
+        result = review_queue_push(queue=queue, item_ids=routed[index::len(queues)], client=client, acting_user=ops)
         log(f"queue {queue.name}: {result.added} new items routed to human review, {result.pushed} tasks pushed "
             f"to Label Studio ({queue.tasks.count()} in all)")
     jobs = []
-    for queue in queues:
+    for queue in fresh:
         labelled = set(HumanLabel.objects.filter(queue=queue).values_list("item_id", flat=True))
         for task in queue.tasks.exclude(item_id__in=labelled).select_related("item"):
             for annotator, label in annotations.get(task.item.external_id, []):
@@ -243,7 +317,7 @@ def demo_review(*, log: Callable[[str], None]) -> dict[str, dict[str, int]]:
                       jobs))
     if jobs:
         log(f"SIMULATED labelers answered {len(jobs)} times in Label Studio (replaying the annotators' real labels)")
-    escalated = sum(review_queue_sync(queue=queue, client=client).escalated for queue in queues)
+    escalated = sum(review_queue_sync(queue=queue, client=client).escalated for queue in fresh)
     majority = {item: Counter(label for _, label in given).most_common(1)[0][0] for item, given in annotations.items()}
     judge = _simulated_labeler(client, experts, "Adjudicator")
     labelled = set(HumanLabel.objects.filter(queue=experts).values_list("item_id", flat=True))
@@ -260,5 +334,4 @@ def demo_review(*, log: Callable[[str], None]) -> dict[str, dict[str, int]]:
             f"{row['accuracy'] or 0:.2f}, κ {row['kappa'] or 0:.2f}, peer agreement {row['peer_agreement'] or 0:.2f}")
     flagged = Labeler.objects.exclude(flagged_at=None).count()
     log(f"{flagged} labelers flagged below the accuracy bar (`manage.py queue labelers` lists them, "
-        "`queue pause VENDOR/ID` pauses one)")
-    return {queue.name: review_queue_status(queue=queue) for queue in [*queues, experts]}
+        "`queue pause VENDOR/ID --user ops` pauses one)")

@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from touchstone.envfile import EnvFileError, env_file_apply
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -64,6 +66,17 @@ IS_PRODUCTION = TOUCHSTONE_ENV == "production"
 
 STATE_DIR = Path(os.environ.get("TOUCHSTONE_STATE_DIR", BASE_DIR / ".state"))
 STATE_DIR.mkdir(parents=True, exist_ok=True)
+
+# `make demo` writes the demo stack's settings (Label Studio URL and token, ports, …) to
+# <state>/demo.env, so manage.py in any shell reaches that stack. A variable set in the
+# environment always wins over the file; the test suite (pytest) never reads it.
+DEMO_ENV_FILE = STATE_DIR / "demo.env"
+DEMO_ENV_APPLIED: dict[str, str] = {}
+if "PYTEST_VERSION" not in os.environ:
+    try:
+        DEMO_ENV_APPLIED = env_file_apply(DEMO_ENV_FILE, os.environ)
+    except EnvFileError as exc:
+        raise ImproperlyConfigured(f"{exc} (delete the file; `make demo` writes it again)") from None
 
 DEBUG = env_bool("DJANGO_DEBUG", TOUCHSTONE_ENV == "development")
 
@@ -216,7 +229,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: JSON only, late acks, one message at a time per worker process, queues by kind.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6390/0")
+# The broker defaults to the Redis that `make demo` starts, on TOUCHSTONE_REDIS_PORT.
+CELERY_BROKER_URL = (os.environ.get("CELERY_BROKER_URL")
+                     or f"redis://127.0.0.1:{env_int('TOUCHSTONE_REDIS_PORT', 6390)}/0")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -27,16 +28,20 @@ class Command(BaseCommand):
         except demo.OutdatedDatabase as exc:
             raise CommandError(str(exc)) from exc
         call_command("migrate", interactive=False, verbosity=0)
-        users = demo.demo_users_ensure()
-        versions = demo.demo_policies_publish()
+
+        def log(message: str) -> None:
+            say(f"· {message}")
+
+        users = demo.demo_users_ensure(log)
+        versions = demo.demo_policies_publish(log)
         stack = demo.Stack()
         try:
-            urls = demo.stack_start(stack, demo.DemoPorts(), lambda m: say(f"· {m}"))
-            compiled = demo.prompts_compile_on_worker(versions)
-            run = demo_run(simulator_url=urls["llm"], log=lambda m: say(f"· {m}"))
+            urls = demo.stack_start(stack, demo.DemoPorts(), log)
+            compiled = demo.prompts_compile_on_worker(versions, log)
+            run = demo_run(simulator_url=urls["llm"], log=log)
             progress = labeling_run_progress(run=run)
-            review = demo_review(log=lambda m: say(f"· {m}"))
-            golden = demo_golden_set(log=lambda m: say(f"· {m}"))
+            review = demo_review(log=log)
+            golden = demo_golden_set(log=log)
             stats = goldset_version_stats_document(golden)
             say("")
             say(self.style.SUCCESS("Touchstone demo is up."))
@@ -69,9 +74,15 @@ class Command(BaseCommand):
                     + (f"  95% CI [{value['ci_low']:.3f}, {value['ci_high']:.3f}]"
                        if value and value["ci_low"] is not None else ""))
             say(f"    page: {urls['web']}/goldsets/{golden.golden_set.name}/v{golden.number}/")
-            say("    export: .venv/bin/python manage.py goldset export "
-                f"{golden.golden_set.name} --format parquet --output exports/")
-            say(f"    stats:  .venv/bin/python manage.py goldset stats {golden.golden_set.name} --json")
+            cli = demo.cli_prefix()
+            say(f"    export: {cli} goldset export {golden.golden_set.name} --format parquet --output exports/ "
+                "--user ops")
+            say(f"    stats:  {cli} goldset stats {golden.golden_set.name} --json")
+            say(f"  Command line, in any shell (settings from {settings.DEMO_ENV_FILE}; commands that change "
+                "something need --user):")
+            say(f"    {cli} queue status")
+            say(f"    {cli} queue sync acme-bpo")
+            say(f"    {cli} queue labelers")
             if exit_when_ready:
                 return
             say("Press Ctrl-C to stop every process the demo started.")
