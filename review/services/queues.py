@@ -477,6 +477,7 @@ class SyncResult:
     tasks: int = 0
     created: int = 0
     updated: int = 0
+    unchanged: int = 0  # read again with nothing new (the overlap window, a replay)
     invalid: int = 0
     ignored: int = 0
     completed: int = 0
@@ -584,8 +585,9 @@ def _role(queue: ReviewQueue) -> str:
 def annotation_store(*, queue: ReviewQueue, task: ReviewTask, annotation: dict, taxonomy: set[str],
                      labelers: dict[int, Labeler] | None = None,
                      existing: dict[tuple[int, int], HumanLabel] | None = None) -> str:
-    """Runs inside a transaction: one annotation → its HumanLabel (created, updated when newer,
-    or ignored). Returns which: created | updated | invalid | ignored. ``labelers`` (by Label
+    """Runs inside a transaction: one annotation → its HumanLabel (created, updated when it
+    changed, unchanged when read again, or ignored). Returns which: created | updated |
+    unchanged | invalid | ignored. ``labelers`` (by Label
     Studio user) and ``existing`` (labels by item and labeler) are caches a sync passes in."""
     user = _annotator(annotation)
     if user is None:
@@ -620,6 +622,8 @@ def annotation_store(*, queue: ReviewQueue, task: ReviewTask, annotation: dict, 
         return "invalid" if read.problem else "created"
     if stored.labeled_at and labeled_at and labeled_at < stored.labeled_at:
         return "ignored"  # an older version arriving late
+    if all(getattr(stored, name) == value for name, value in values.items()):
+        return "unchanged"  # the same version read again (a replayed webhook, a sync's overlap)
     for name, value in values.items():
         setattr(stored, name, value)
     stored.save()
@@ -660,7 +664,7 @@ def review_queue_status(*, queue: ReviewQueue) -> dict[str, int]:
 
 @dataclass
 class WebhookOutcome:
-    stored: str  # created | updated | invalid | ignored | deleted | unknown
+    stored: str  # created | updated | unchanged | invalid | ignored | deleted | unknown
     queue: str = ""
 
 

@@ -45,7 +45,9 @@ def test_duplicates_and_out_of_order_deliveries_keep_one_label_the_newest(client
     newer = event("threat", "2026-01-01T00:05:00Z")
     older = event("insult", "2026-01-01T00:01:00Z", action="ANNOTATION_CREATED")
     assert post(client, newer).json()["stored"] == "created"
-    assert post(client, newer).json()["stored"] == "updated"
+    assert post(client, newer).json()["stored"] == "unchanged"  # a replay changes nothing
+    assert post(client, {**newer, "annotation": {**newer["annotation"], "lead_time": 9.0}}).json()["stored"] == \
+        "updated"
     assert post(client, older).json()["stored"] == "ignored"
     label = HumanLabel.objects.get()
     assert label.label == "threat" and label.labeler.ls_user_id == 3 and label.external_ref == "5"

@@ -82,7 +82,8 @@ class Command(BaseCommand):
         elif action == "sync":
             result = queues.review_queue_sync(queue=queue)
             self.stdout.write(f"{queue.name}: {result.tasks} tasks changed; labels {result.created} new, "
-                              f"{result.updated} updated, {result.invalid} invalid, {result.ignored} ignored; "
+                              f"{result.updated} updated, {result.unchanged} unchanged, {result.invalid} invalid, "
+                              f"{result.ignored} ignored; "
                               f"{result.completed} tasks completed, {result.escalated} sent to adjudication")
             for labeler in quality.labelers_flag():
                 self.stdout.write(f"flagged {labeler}: {labeler.flag_reason}")
