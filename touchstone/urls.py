@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from touchstone.views import health
+from touchstone.views import api_not_found, health
 
 admin.site.site_header = "Touchstone"
 admin.site.site_title = "Touchstone"
@@ -20,4 +20,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # Last: any other path under the API prefix (or a path parameter a pattern refused, such as a
+    # negative version) is a JSON 404, like every other answer of the API.
+    re_path(r"^api/v1/", api_not_found, name="api-not-found"),
 ]

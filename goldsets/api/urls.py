@@ -17,7 +17,4 @@ urlpatterns = [
     path("goldsets/<slug:name>/freeze/", views.FreezeApi.as_view(), name="api-goldset-freeze"),
     path("goldsets/<slug:name>/freezes/<int:freeze_id>/", views.FreezeStatusApi.as_view(),
          name="api-goldset-freeze-status"),
-    # Last: any other path under the API prefix is a JSON 404, like every other answer of the API
-    # (a path parameter the patterns above refuse, such as a negative version, lands here).
-    re_path(r"^.*$", views.api_not_found, name="api-not-found"),
 ]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -66,12 +64,6 @@ NUMBER = OpenApiParameter("number", {"type": "string", "pattern": r"^(\d+|latest
 def _responses(ok: dict, *errors: int) -> dict:
     """``ok`` and the errors every endpoint may answer (401, 403, 429) plus ``errors``."""
     return {**ok, **{code: _ERROR for code in sorted({401, 403, 429, *errors})}}
-
-
-@csrf_exempt  # it changes nothing; without this a POST would meet the CSRF check's HTML 403 first
-def api_not_found(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"code": "not_found", "message": f"No API endpoint at {request.path}.", "extra": {}},
-                        status=404)
 
 
 class GoldenSetApi(APIView):
