@@ -42,6 +42,9 @@ class GoldenSetVersionStatus(models.TextChoices):
     BUILDING = "building"
     FROZEN = "frozen"
     FAILED = "failed"
+    # The freeze found the same items, gold labels and labels (the same digest) as the newest
+    # frozen version, its ``parent``: no new version was made.
+    UNCHANGED = "unchanged"
 
 
 class DecidedBy(models.TextChoices):

@@ -125,3 +125,9 @@ def goldset_latest_version_list() -> list[LatestVersion]:
     versions = (GoldenSetVersion.objects.filter(pk__in=list(ids))
                 .select_related("golden_set", "policy_version__policy").order_by("golden_set__name"))
     return [LatestVersion(version=v, alpha=_estimate(v.stats.get("krippendorff_alpha"))) for v in versions]
+
+
+def goldset_freezes_building(*, golden_set: GoldenSet) -> QuerySet[GoldenSetVersion]:
+    """Freeze requests of ``golden_set`` still building, oldest first (a stale one lost its process)."""
+    return (GoldenSetVersion.objects.filter(golden_set=golden_set, status=GoldenSetVersionStatus.BUILDING)
+            .select_related("created_by").order_by("created_at"))

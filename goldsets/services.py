@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 ID_CHUNK = 2000
 BOOTSTRAP_RESAMPLES = 1000
+# A freeze still building after this long has lost its process (a killed CLI, a lost worker):
+# longer than any freeze takes and than the freeze task's time limit.
+FREEZE_STALE_AFTER_SECONDS = 3600
 
 
 class NothingToFreeze(ApplicationError):
@@ -70,6 +73,8 @@ def goldset_version_freeze_request(*, name: str, policy_version: PolicyVersion, 
     if created and acting_user is not None:
         golden_set.owners.add(acting_user)
         audit_event_record(actor=acting_user, event_type="goldset.created", obj=golden_set)
+    _fail_stale_freezes(golden_set=golden_set, stale_after_seconds=FREEZE_STALE_AFTER_SECONDS,
+                        noticed_by="a new freeze request")
     version = GoldenSetVersion.objects.create(golden_set=golden_set, policy_version=policy_version,
                                               freeze_rule=rule.as_dict(), changelog=changelog,
                                               created_by=acting_user)
@@ -190,7 +195,7 @@ def goldset_version_build(*, version_id: int, on_progress: Callable[[int, int], 
     frozen version and no golden item is left behind.
     """
     version = GoldenSetVersion.objects.select_related("golden_set", "policy_version").get(pk=version_id)
-    if version.status == GoldenSetVersionStatus.FROZEN:
+    if version.status in (GoldenSetVersionStatus.FROZEN, GoldenSetVersionStatus.UNCHANGED):
         return version
     if version.status == GoldenSetVersionStatus.FAILED:
         raise InvalidStateTransition(f"{version} failed ({version.failure_reason}); request a new freeze.")
@@ -282,6 +287,8 @@ def _build(*, version_id: int, on_progress: Callable[[int, int], None] | None) -
                           on_progress=on_progress)
     parent = (GoldenSetVersion.objects.filter(golden_set=version.golden_set, status=GoldenSetVersionStatus.FROZEN)
               .order_by("-number").first())
+    if parent is not None and parent.digest == digest.hexdigest() and parent.policy_version_id == policy_version.pk:
+        return _unchanged(version, parent)
     version.stats = _statistics(version=version, included=included, taxonomy=taxonomy, names=names)
     version.number = (GoldenSetVersion.objects.filter(golden_set=version.golden_set)
                       .aggregate(top=Max("number"))["top"] or 0) + 1
@@ -299,21 +306,42 @@ def _build(*, version_id: int, on_progress: Callable[[int, int], None] | None) -
     return version
 
 
-def goldset_freeze_watchdog(*, stale_after_seconds: float) -> list[int]:
-    """Mark freezes still building after ``stale_after_seconds`` (beyond any task's time limit)
-    as failed: their worker died and nothing of them was committed. Returns their ids."""
+def _unchanged(version: GoldenSetVersion, parent: GoldenSetVersion) -> GoldenSetVersion:
+    """Runs inside the freeze's transaction: the freeze matched ``parent`` item for item, so
+    its snapshot is dropped and the request says so instead of making an identical version."""
+    GoldenItem.objects.filter(version=version).delete()
+    version.status, version.parent, version.digest = GoldenSetVersionStatus.UNCHANGED, parent, parent.digest
+    version.item_count = parent.item_count
+    version.save()
+    audit_event_record(actor=version.created_by, event_type="goldset.freeze_unchanged", obj=version,
+                       details={"same_as": str(parent), "digest": parent.digest})
+    return version
+
+
+def _fail_stale_freezes(*, golden_set: GoldenSet | None, stale_after_seconds: float, noticed_by: str) -> list[int]:
     cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
-    stale = list(GoldenSetVersion.objects.filter(status=GoldenSetVersionStatus.BUILDING, created_at__lt=cutoff)
-                 .values_list("pk", flat=True))
+    building = GoldenSetVersion.objects.filter(status=GoldenSetVersionStatus.BUILDING, created_at__lt=cutoff)
+    if golden_set is not None:
+        building = building.filter(golden_set=golden_set)
+    stale = list(building.values_list("pk", flat=True))
+    reason = (f"interrupted: still building after {stale_after_seconds:.0f} s, noticed by {noticed_by} "
+              "(the process that ran it was killed or lost; nothing of it was kept)")
     for version_id in stale:
         with transaction.atomic():
             updated = GoldenSetVersion.objects.filter(pk=version_id, status=GoldenSetVersionStatus.BUILDING).update(
-                status=GoldenSetVersionStatus.FAILED,
-                failure_reason=f"interrupted: still building after {stale_after_seconds:.0f} s (worker lost)")
+                status=GoldenSetVersionStatus.FAILED, failure_reason=reason)
             if updated:
                 audit_event_record(actor=None, event_type="goldset.freeze_interrupted",
-                                   obj=GoldenSetVersion.objects.get(pk=version_id))
+                                   obj=GoldenSetVersion.objects.get(pk=version_id), details={"reason": reason})
     return stale
+
+
+def goldset_freeze_watchdog(*, stale_after_seconds: float = FREEZE_STALE_AFTER_SECONDS) -> list[int]:
+    """Mark freezes still building after ``stale_after_seconds`` (beyond any task's time limit)
+    as failed: their worker or CLI process died and nothing of them was committed. Returns their
+    ids. A new freeze request of the same golden set does the same for that set at once."""
+    return _fail_stale_freezes(golden_set=None, stale_after_seconds=stale_after_seconds,
+                               noticed_by="the watchdog")
 
 
 def goldset_version_stats_compute(*, version: GoldenSetVersion) -> dict:

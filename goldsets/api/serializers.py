@@ -142,3 +142,7 @@ class FreezeSerializer(serializers.Serializer):
     digest = serializers.CharField()
     item_count = serializers.IntegerField()
     failure_reason = serializers.CharField()
+    parent = serializers.IntegerField(
+        source="parent.number", allow_null=True, default=None,
+        help_text="The version it was compared with; with status 'unchanged' it is the version this freeze "
+                  "matched item for item, and no new version was made.")

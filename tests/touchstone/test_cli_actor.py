@@ -27,6 +27,8 @@ WRITES = [
     ("policy", "compile", "harassment"),
     ("apitoken", "create", "--name", "t"),
     ("apitoken", "revoke", "abc"),
+    ("goldset", "freeze", "gs", "--policy", "harassment"),
+    ("goldset", "hidden-gold", "gs"),
 ]
 
 

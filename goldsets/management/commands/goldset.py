@@ -8,18 +8,25 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from goldsets.exports import FORMATS, goldset_version_export
 from goldsets.freeze import RULES, FreezeRule
 from goldsets.models import GoldenSetVersion, GoldenSetVersionStatus
 from goldsets.selectors import (
+    goldset_freezes_building,
     goldset_list,
     goldset_version_diff,
     goldset_version_get,
     goldset_version_list,
     goldset_version_stats_document,
 )
-from goldsets.services import goldset_version_build, goldset_version_freeze_request, goldset_version_hidden_gold_add
+from goldsets.services import (
+    FREEZE_STALE_AFTER_SECONDS,
+    goldset_version_build,
+    goldset_version_freeze_request,
+    goldset_version_hidden_gold_add,
+)
 from policies.selectors import policy_version_for_labels
 from touchstone.cli import acting_user, add_user_argument, application_errors_as_command_errors
 from touchstone.errors import BrokerUnavailable
@@ -81,7 +88,7 @@ class Command(BaseCommand):
 
     def _freeze(self, *, name: str, policy: str, min_labels: int, rule: str, include_llm_only: bool, changelog: str,
                 description: str, worker: bool, timeout: float, user: str | None, **_: Any) -> None:
-        actor = acting_user(user) if user else None
+        actor = acting_user(user)
         try:
             freeze_rule = FreezeRule(min_labels=min_labels, rule=rule, include_llm_only=include_llm_only)
         except ValueError as exc:
@@ -100,6 +107,11 @@ class Command(BaseCommand):
                     bar.total = total
                     bar.update(done - bar.n)
                 version = goldset_version_build(version_id=version.pk, on_progress=progress)
+        if version.status == GoldenSetVersionStatus.UNCHANGED:
+            self.stdout.write(f"unchanged: the same items, gold labels and labels as {version.golden_set.name} "
+                              f"v{version.parent.number} (digest {version.digest}); no new version made "
+                              f"(request #{version.pk})")
+            return
         self.stdout.write(f"froze {version.golden_set.name} v{version.number}: {version.item_count} items, "
                           f"digest {version.digest}")
         left_out = ", ".join(f"{k} {v}" for k, v in version.excluded.items())
@@ -110,7 +122,7 @@ class Command(BaseCommand):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             version.refresh_from_db()
-            if version.status == GoldenSetVersionStatus.FROZEN:
+            if version.status in (GoldenSetVersionStatus.FROZEN, GoldenSetVersionStatus.UNCHANGED):
                 return version
             if version.status == GoldenSetVersionStatus.FAILED:
                 raise CommandError(f"freeze failed: {version.failure_reason}")
@@ -171,11 +183,26 @@ class Command(BaseCommand):
             versions = list(goldset_version_list(golden_set=golden_set)[:5])
             summary = ", ".join(f"v{v.number} ({v.item_count} items, {v.frozen_at:%Y-%m-%d})" for v in versions)
             self.stdout.write(f"{golden_set.name} [{golden_set.policy.slug}]: {summary or 'no frozen version'}")
+            now = timezone.now()
+            for freeze in goldset_freezes_building(golden_set=golden_set):
+                age = (now - freeze.created_at).total_seconds()
+                who = freeze.created_by.get_username() if freeze.created_by else "-"
+                state = (f"STALE: longer than any freeze takes ({FREEZE_STALE_AFTER_SECONDS} s); the process "
+                         "that ran it was likely killed; the next freeze of this set or the watchdog marks it "
+                         "failed" if age > FREEZE_STALE_AFTER_SECONDS else "in progress")
+                self.stdout.write(f"  freeze #{freeze.pk} building for {_duration(age)} (requested by {who}): "
+                                  f"{state}")
 
     def _hidden_gold(self, *, name: str, version: int | None, user: str | None, **_: Any) -> None:
+        actor = acting_user(user)
         added = goldset_version_hidden_gold_add(version=goldset_version_get(name=name, number=version),
-                                                acting_user=acting_user(user) if user else None)
+                                                acting_user=actor)
         self.stdout.write(f"{added} items of {name} are now hidden gold")
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def _json_dumps(document: dict) -> str:
