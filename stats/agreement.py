@@ -4,9 +4,11 @@ Input conventions
 -----------------
 - Multi-rater functions take ``units``: a sequence of ``{labeler_id: label}`` mappings, one
   per unit (item). Labelers may be missing from any unit. A unit with fewer than two
-  ratings is *unpairable*: it carries no information about agreement and is left out of
-  every multi-rater statistic (Krippendorff's convention), and counted in ``Estimate.units``
-  only when it was used.
+  ratings is *unpairable*: it says nothing about agreement, so it never enters observed
+  agreement (P̄ / p_a) nor Krippendorff's α. A unit with exactly one rating still says
+  something about how the categories are used: Fleiss' κ and Gwet's AC1 count it in the
+  category shares π_k, as Gwet (2014) does (see :func:`fleiss_kappa`). ``Estimate.units``
+  is the number of pairable units (two or more ratings) in every statistic.
 - ``categories`` is the list of possible labels (the policy's taxonomy). It matters for
   Gwet's AC1, whose chance agreement depends on the number of categories, and it fixes the
   order for ordinal α. When omitted, the labels observed in the data are used (sorted).
@@ -57,16 +59,34 @@ def undefined(reason: str, units: int = 0) -> Estimate:
 
 @dataclass(frozen=True)
 class CountTable:
-    """Distinct category-count patterns of pairable units and how many units have each."""
+    """Distinct category-count patterns of rated units (one rating or more) and how many
+    units have each. Patterns with a single rating are kept for the category shares of
+    Fleiss' κ and AC1; every other statistic looks only at :attr:`pairable` patterns."""
 
     categories: tuple[Hashable, ...]
     patterns: np.ndarray  # (P, q) int: ratings per category in a unit
     multiplicity: np.ndarray  # (P,) int: units with that pattern
-    unpairable: int  # units with fewer than two ratings
+    unpairable: int  # units with fewer than two ratings (no rating at all included)
+
+    @property
+    def pairable(self) -> np.ndarray:
+        """(P,) bool: patterns with two or more ratings."""
+        return self.patterns.sum(axis=1) >= 2
 
     @property
     def units(self) -> int:
+        """Pairable units: those with two or more ratings."""
+        return int(self.multiplicity[self.pairable].sum())
+
+    @property
+    def rated(self) -> int:
+        """Units with at least one rating."""
         return int(self.multiplicity.sum())
+
+    def pairable_only(self) -> CountTable:
+        """The same table without the single-rated patterns."""
+        keep = self.pairable
+        return CountTable(self.categories, self.patterns[keep], self.multiplicity[keep], self.unpairable)
 
 
 def count_table(units: Units, categories: Sequence[Hashable] | None = None) -> CountTable:
@@ -82,7 +102,8 @@ def count_table(units: Units, categories: Sequence[Hashable] | None = None) -> C
     for number, unit in enumerate(units):
         if len(unit) < 2:
             unpairable += 1
-            continue
+            if not unit:
+                continue
         row = [0] * len(categories)
         for labeler, label in unit.items():
             try:
@@ -114,16 +135,22 @@ def _sort_key(value: Hashable) -> tuple[str, str]:
 
 
 def _unit_agreement(patterns: np.ndarray) -> np.ndarray:
+    """Share of agreeing rating pairs in each unit; 0 for a single-rated unit (weighted out)."""
     ratings = patterns.sum(axis=1)
-    return (patterns * (patterns - 1)).sum(axis=1) / (ratings * (ratings - 1))
+    pairs = np.maximum(ratings * (ratings - 1), 1)
+    return (patterns * (patterns - 1)).sum(axis=1) / pairs
 
 
 def _kernel_percent(table: CountTable, weights: np.ndarray) -> np.ndarray:
-    return weights @ _unit_agreement(table.patterns) / weights.sum(axis=1)
+    """p_a: mean over pairable units only."""
+    pairable = weights * table.pairable
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pairable @ _unit_agreement(table.patterns) / pairable.sum(axis=1)
 
 
 def _category_shares(table: CountTable, weights: np.ndarray) -> np.ndarray:
-    """π_k: the mean over units of the share of a unit's ratings in category k, shape (B, q)."""
+    """π_k: the mean over every rated unit (one rating or more) of the share of its ratings
+    in category k, shape (B, q). Gwet (2014), and his irrCAC package."""
     shares = table.patterns / table.patterns.sum(axis=1, keepdims=True)
     return weights @ shares / weights.sum(axis=1, keepdims=True)
 
@@ -154,7 +181,8 @@ def _coincidences(table: CountTable, weights: np.ndarray) -> np.ndarray:
     ratings = patterns.sum(axis=1)
     per_unit = np.einsum("pi,pj->pij", patterns, patterns)
     per_unit[:, np.arange(patterns.shape[1]), np.arange(patterns.shape[1])] -= patterns
-    per_unit /= (ratings - 1)[:, None, None]
+    # a single-rated unit's matrix is all zeros already: it pairs no value
+    per_unit /= np.maximum(ratings - 1, 1)[:, None, None]
     return np.einsum("bp,pij->bij", weights, per_unit)
 
 
@@ -224,10 +252,18 @@ def percent_agreement(units: Units | CountTable, categories: Sequence[Hashable] 
 
 
 def fleiss_kappa(units: Units | CountTable, categories: Sequence[Hashable] | None = None) -> Estimate:
-    """Fleiss' κ (1971). With unequal numbers of ratings per unit, the generalisation in
-    Gwet (2014, ch. 2): P̄ over pairable units, π_k as the mean share of ratings in k. With
-    equal numbers it is exactly Fleiss' formula; the tests check it against statsmodels
-    (not imported here: its import alone costs more than the whole computation)."""
+    """Fleiss' κ (1971). With missing ratings, Gwet's generalisation (Gwet 2014, ch. 2;
+    his irrCAC ``fleiss.kappa.raw``): observed agreement p_a is the mean over units with
+    two or more ratings, while the category shares π_k are the mean share of ratings in k
+    over every unit with at least one rating, and p_e = Σ π_k².
+
+    Why single-rated units count in π_k: a lone rating carries no agreement, but it is an
+    observation of how often labelers use k, and chance agreement is about exactly that;
+    leaving it out would estimate π_k from a subset chosen by how many labelers happened
+    to see the item. This reproduces Gwet's published figures (0.76117 on Krippendorff's
+    2011 4 × 12 data with a single-rated unit). With equal numbers of ratings it is
+    exactly Fleiss' formula; the tests check it against statsmodels (not imported here:
+    its import alone costs more than the whole computation)."""
     table = as_count_table(units, categories)
     if table.units == 0:
         return undefined("no unit has two or more ratings")
@@ -238,7 +274,10 @@ def fleiss_kappa(units: Units | CountTable, categories: Sequence[Hashable] | Non
 
 def gwet_ac1(units: Units | CountTable, categories: Sequence[Hashable] | None = None) -> Estimate:
     """Gwet's AC1 (Gwet 2008), for any number of raters, missing ratings allowed; the number
-    of categories q is ``len(categories)``."""
+    of categories q is ``len(categories)``. p_e = Σ π_k (1 − π_k) / (q − 1) with the same
+    convention as :func:`fleiss_kappa`: p_a over units with two or more ratings, π_k over
+    every unit with at least one (Gwet 2014; irrCAC ``gwet.ac1.raw`` gives 0.77544 on
+    Krippendorff's 2011 4 × 12 data, which the tests reproduce)."""
     table = as_count_table(units, categories)
     if table.units == 0:
         return undefined("no unit has two or more ratings")
@@ -259,7 +298,7 @@ def krippendorff_alpha(
 
     if level not in LEVELS:
         raise ValueError(f"level: must be one of {', '.join(LEVELS)}, not {level!r}")
-    table = as_count_table(units, categories)
+    table = as_count_table(units, categories).pairable_only()
     if table.units == 0:
         return undefined("no unit has two or more ratings")
     if np.count_nonzero(table.patterns.sum(axis=0)) < 2:
@@ -274,7 +313,7 @@ def per_label_alpha(
     units: Units | CountTable, categories: Sequence[Hashable] | None = None
 ) -> dict[Hashable, Estimate]:
     """One-vs-rest nominal α for each category: how reliably labelers agree on 'k or not k'."""
-    table = as_count_table(units, categories)
+    table = as_count_table(units, categories).pairable_only()
     result: dict[Hashable, Estimate] = {}
     for index, category in enumerate(table.categories):
         if table.units == 0:
@@ -295,25 +334,59 @@ def per_label_alpha(
     return result
 
 
-def _cohen_from_codes(first: np.ndarray, second: np.ndarray, q: int) -> float:
-    """Cohen's κ from integer-coded labels: one bincount for the confusion matrix."""
+KappaWeights = Literal["linear", "quadratic"]
+KAPPA_WEIGHTS: tuple[str, ...] = ("linear", "quadratic")
+
+
+def _disagreement_weights(q: int, weights: KappaWeights | None) -> np.ndarray:
+    """Disagreement weights on the category index: 1 − I (unweighted), |i − j| or (i − j)²."""
+    distance = np.abs(np.subtract.outer(np.arange(q), np.arange(q))).astype(np.float64)
+    if weights is None:
+        return (distance > 0).astype(np.float64)
+    return distance if weights == "linear" else distance**2
+
+
+def _cohen_from_codes(first: np.ndarray, second: np.ndarray, q: int, weights: KappaWeights | None = None) -> float:
+    """Cohen's κ from integer-coded labels: one bincount for the confusion matrix.
+
+    κ_w = 1 − Σ v_ij o_ij / Σ v_ij e_ij with disagreement weights v; for v = 1 − I it is
+    (p_o − p_e) / (1 − p_e). Scaling v (e.g. |i − j| / (q − 1), the agreement-weight form
+    1 − |i − j| / (q − 1) that SAS prints) leaves κ_w unchanged.
+    """
     n = first.size
-    confusion = np.bincount(first * q + second, minlength=q * q).reshape(q, q) / n
-    observed = np.trace(confusion)
-    chance = float(confusion.sum(axis=1) @ confusion.sum(axis=0))
-    if math.isclose(chance, 1.0):
+    observed = np.bincount(first * q + second, minlength=q * q).reshape(q, q) / n
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0))
+    disagreement = _disagreement_weights(q, weights)
+    chance = float((disagreement * expected).sum())
+    if math.isclose(chance, 0.0, abs_tol=1e-15):
         return math.nan
-    return (observed - chance) / (1.0 - chance)
+    return 1.0 - float((disagreement * observed).sum()) / chance
 
 
 def cohen_kappa(
-    first: Sequence[Hashable], second: Sequence[Hashable], categories: Sequence[Hashable] | None = None
+    first: Sequence[Hashable],
+    second: Sequence[Hashable],
+    categories: Sequence[Hashable] | None = None,
+    *,
+    weights: KappaWeights | None = None,
 ) -> Estimate:
-    """Cohen's κ for two raters over the same units (Cohen 1960).
+    """Cohen's κ for two raters over the same units (Cohen 1960), unweighted or weighted
+    (Cohen 1968) with ``weights="linear"`` or ``"quadratic"``.
+
+    Weights are on the category *index*, as scikit-learn, statsmodels and R ``irr`` do: the
+    position in ``categories`` when given (give the taxonomy in its order for ordinal
+    labels), else in the sorted labels seen; the labels' values are never used as numbers.
+    Linear agreement weight 1 − |i − j| / (q − 1), quadratic 1 − (i − j)² / (q − 1)².
 
     Vectorised (one bincount) because golden sets compute it for every labeler pair and every
-    labeler against gold; the tests check it against scikit-learn's ``cohen_kappa_score``.
+    labeler against gold; the tests check it against scikit-learn's ``cohen_kappa_score`` and
+    SAS PROC FREQ's published example. Raises ValueError on unequal lengths, a label outside
+    ``categories`` or unknown ``weights``.
     """
+    if weights is not None and weights not in KAPPA_WEIGHTS:
+        raise ValueError(f"weights: must be None, 'linear' or 'quadratic', not {weights!r}")
+    if isinstance(categories, str):
+        raise ValueError("categories: a sequence of labels, not a string (weights is a keyword argument)")
     if len(first) != len(second):
         raise ValueError(f"the two label lists differ in length: {len(first)} and {len(second)}")
     if not first:
@@ -328,7 +401,7 @@ def cohen_kappa(
         other = np.fromiter((index[label] for label in second), dtype=np.int64, count=len(second))
     except KeyError as exc:
         raise ValueError(f"label {exc.args[0]!r} is not a category") from None
-    value = _cohen_from_codes(codes, other, len(labels))
+    value = _cohen_from_codes(codes, other, len(labels), weights)
     if not math.isfinite(value):
-        return undefined("chance agreement is 1", len(first))
+        return undefined("chance disagreement is 0", len(first))
     return Estimate(value=float(value), units=len(first))

@@ -10,6 +10,8 @@ from .agreement import KERNELS, CountTable, Estimate, Units, as_count_table
 
 # Below this share of defined resamples an interval would describe a different population.
 MIN_DEFINED_SHARE = 0.95
+# Statistics whose category shares count single-rated units too (Gwet 2014).
+SHARES_FROM_SINGLE_RATINGS = frozenset({"fleiss_kappa", "gwet_ac1"})
 
 
 def bootstrap_ci(
@@ -27,15 +29,19 @@ def bootstrap_ci(
 
     ``statistic`` is one of ``percent_agreement``, ``fleiss_kappa``, ``gwet_ac1``,
     ``krippendorff_alpha`` (with ``level``). Resampling units is multinomial over the
-    distinct count patterns, exactly equivalent to drawing unit indices. Returns
-    ``(low, high, reason)``; the bounds are None with a reason when the interval is undefined.
-    Deterministic for a given ``seed``.
+    distinct count patterns, exactly equivalent to drawing unit indices. The units drawn
+    are the ones the statistic reads: every rated unit for Fleiss' κ and AC1 (single-rated
+    units enter their category shares), pairable units for percent agreement and α.
+    Returns ``(low, high, reason)``; the bounds are None with a reason when the interval is
+    undefined. Deterministic for a given ``seed``.
     """
     if statistic not in KERNELS:
         raise ValueError(f"statistic: must be one of {', '.join(KERNELS)}, not {statistic!r}")
     if not 0 < confidence < 1:
         raise ValueError("confidence: must be between 0 and 1")
     table = as_count_table(units, categories)
+    if statistic not in SHARES_FROM_SINGLE_RATINGS:
+        table = table.pairable_only()
     if table.units < 2:
         return None, None, "fewer than two pairable units"
     options = {"level": level} if statistic == "krippendorff_alpha" else {}
@@ -46,7 +52,7 @@ def bootstrap_ci(
     remaining = n_resamples
     while remaining > 0:
         size = min(batch, remaining)
-        weights = rng.multinomial(table.units, shares, size=size).astype(np.float64)
+        weights = rng.multinomial(table.rated, shares, size=size).astype(np.float64)
         values.append(kernel(table, weights, **options))
         remaining -= size
     draws = np.concatenate(values)
