@@ -1,0 +1,110 @@
+"""A second ``make demo`` reuses everything and changes nothing a user made (issue 13, item
+12): the demo's seeding steps run twice against a real Label Studio, with tasks run eagerly
+and the simulator in-process; between the runs a user publishes harassment@2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from conftest import LABEL_STUDIO_ACCOUNT
+from content.models import ContentImport, ContentItem
+from demo import devstack
+from demo.pipeline import demo_files_prepare, demo_golden_set, demo_review, demo_run
+from demo.setup import demo_policies_publish, demo_users_ensure, prompts_compile_on_worker
+from goldsets.models import GoldenSetVersion
+from policies.models import PolicyVersion
+from policies.selectors import policy_version_get
+from policies.services import policy_version_create_draft, policy_version_publish, policy_version_submit
+from review.labelstudio import LabelStudioClient
+from review.models import HiddenGoldItem, HumanLabel, LabelImport, ReviewQueue, ReviewTask
+from runs.models import Judgement, LabelingRun, LLMEndpoint
+from simulator.engine import SimulatorConfig, load_answer_key
+from simulator.server import serve_in_thread
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ls(label_studio, settings, tmp_path) -> Iterator[LabelStudioClient]:
+    """A Label Studio of this test's own (the demo's simulated labelers are users in it), from
+    the session's initialised data directory."""
+    port = devstack.free_port()
+    process = devstack.start_label_studio_copy(template_dir=Path(label_studio["template"]),
+                                               data_dir=tmp_path / "label-studio", port=port,
+                                               account=LABEL_STUDIO_ACCOUNT, log_path=tmp_path / "label-studio.log")
+    settings.LABEL_STUDIO_URL, settings.LABEL_STUDIO_API_TOKEN = f"http://127.0.0.1:{port}", label_studio["token"]
+    yield LabelStudioClient(settings.LABEL_STUDIO_URL, label_studio["token"])
+    process.stop()
+
+
+@pytest.fixture
+def simulator_url(transactional_db, ls, eager_celery, settings, tmp_path) -> Iterator[str]:
+    settings.STATE_DIR = tmp_path
+    _, answer_key = demo_files_prepare(tmp_path / "demo")
+    server, _ = serve_in_thread(SimulatorConfig(answer_key=load_answer_key(answer_key)))
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def seed(simulator_url: str) -> list[str]:
+    """What ``manage.py demo`` does once its processes are up, with a 40-item sample."""
+    lines: list[str] = []
+    demo_users_ensure(lines.append)
+    prompts_compile_on_worker(demo_policies_publish(lines.append), lines.append)
+    demo_run(simulator_url=simulator_url, log=lines.append, sample_size=40, timeout=120)
+    demo_review(log=lines.append)
+    demo_golden_set(log=lines.append, timeout=300)
+    return lines
+
+
+def snapshot(ls: LabelStudioClient) -> dict[str, object]:
+    projects = {queue.name: list(ls.tasks_with_annotations(queue.ls_project_id)) for queue in ReviewQueue.objects.all()}
+    return {
+        "policy versions": sorted((str(v), v.status) for v in PolicyVersion.objects.select_related("policy")),
+        "content imports": ContentImport.objects.count(), "content items": ContentItem.objects.count(),
+        "label imports": LabelImport.objects.count(), "human labels": HumanLabel.objects.count(),
+        "review tasks": sorted(ReviewTask.objects.values_list("queue__name", "item_id", "is_gold")),
+        "hidden gold": HiddenGoldItem.objects.count(), "runs": LabelingRun.objects.count(),
+        "judgements": Judgement.objects.count(), "endpoints": list(LLMEndpoint.objects.values_list("name", "base_url")),
+        "golden set versions": list(GoldenSetVersion.objects.values_list("number", "status", "digest")),
+        "Label Studio tasks": {name: len(tasks) for name, tasks in projects.items()},
+        "Label Studio annotations": {name: sum(len(t.annotations) for t in tasks) for name, tasks in projects.items()},
+    }
+
+
+def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(simulator_url, ls) -> None:
+    first = seed(simulator_url)
+    assert "imported harassment@1 from harassment.md as author and published it as approver" in first
+    assert HumanLabel.objects.filter(queue=None).count() > 10_000 and ReviewTask.objects.exists()
+    assert GoldenSetVersion.objects.filter(status="frozen").count() == 1
+
+    # A user starts a draft from harassment@1, edits it and has it published in the admin.
+    User = get_user_model()
+    author, approver = User.objects.get(username="author"), User.objects.get(username="approver")
+    draft = policy_version_create_draft(from_version=policy_version_get(slug="harassment", number=1),
+                                        acting_user=author)
+    draft.text += "\n\nA clarification the user added."
+    draft.save()
+    policy_version_publish(version=policy_version_submit(version=draft, acting_user=author), acting_user=approver)
+    before = snapshot(ls)
+    assert ("harassment@2", "published") in before["policy versions"]
+
+    second = seed(simulator_url)
+    assert snapshot(ls) == before
+    label_import = LabelImport.objects.get()
+    for line in ("reused harassment@2 (published by approver, newer than the demo's file)",
+                 "reused self-harm@1 (published, same as the demo's file)",
+                 f"labels already imported (import #{label_import.pk}: {label_import.imported} ConvAbuse labels "
+                 "under harassment@1), skipped",
+                 "reused run 'demo-convabuse-harassment' (finished)"):
+        assert line in second, "\n".join(second)
+    assert any(line.startswith("content already imported (import #") for line in second)
+    assert any(line.startswith("reused queue acme-bpo (") for line in second)
+    assert any(line.startswith("reused golden set harassment-convabuse v1 (frozen") for line in second)
+    assert not any(line.startswith(("imported ", "content import:", "queue ", "SIMULATED", "freezing"))
+                   for line in second), "\n".join(second)
