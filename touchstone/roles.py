@@ -43,9 +43,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "goldsets.change_goldenset", "goldsets.freeze_goldenset", "goldsets.view_raw_labeler_ids",
         "goldsets.view_goldensetversion", "goldsets.view_goldenitem",
         "review.view_reviewqueue", "review.view_reviewtask", "review.view_hiddengolditem",
+        "evaluation.view_signal", "evaluation.add_signal", "evaluation.change_signal",
+        "evaluation.view_signalversion", "evaluation.add_signalversion", "evaluation.view_signalscore",
+        "evaluation.add_signalscore", "evaluation.view_signalscoreimport",
     ],
     "pipeline": ["policies.view_policy", "policies.view_policyversion", "policies.view_promptversion",
-                 "goldsets.view_goldenset", "goldsets.view_goldensetversion", "goldsets.view_goldenitem"],
+                 "goldsets.view_goldenset", "goldsets.view_goldensetversion", "goldsets.view_goldenitem",
+                 "evaluation.view_signal", "evaluation.view_signalversion", "evaluation.view_signalscore"],
 }
 
 ROLES = tuple(ROLE_PERMISSIONS)

@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "runs",
     "review",
     "goldsets",
+    "evaluation",
     "demo",
     "home",
 ]

@@ -1,0 +1,93 @@
+"""Signals in the admin. Signals are created with ``manage.py signal create`` or the services (so
+the audit log records them); here their description and owner can be edited. A version's notes
+and links can be edited until it has scores, then it is read-only; scores and imports are always
+read-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from evaluation.models import SIGNAL_FIXED_FIELDS, Signal, SignalScore, SignalScoreImport, SignalVersion
+from touchstone.admin import ReadOnlyAdmin
+
+
+class SignalVersionInline(admin.TabularInline):
+    model = SignalVersion
+    fields = ("number", "policy_version", "labeling_run", "commit", "model_card_url", "created_by", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Signal)
+class SignalAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "policy", "output_type", "score_label", "owner", "created_at")
+    list_filter = ("kind", "output_type", "policy")
+    list_select_related = ("policy", "owner")
+    search_fields = ("name", "description")
+    inlines = [SignalVersionInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return (*SIGNAL_FIXED_FIELDS, "created_by", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # `manage.py signal create` (audited)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SignalVersion)
+class SignalVersionAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "policy_version", "labeling_run", "commit", "created_by", "created_at")
+    list_filter = ("signal",)
+    list_select_related = ("signal", "policy_version__policy", "labeling_run", "created_by")
+    fields = ("signal", "number", "policy_version", "notes", "model_card_url", "commit", "labeling_run",
+              "prompt_version", "created_by", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fixed = ("signal", "number", "policy_version", "labeling_run", "prompt_version", "created_by", "created_at")
+        if obj is not None and obj.has_scores():
+            return self.fields
+        return fixed
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # `manage.py signal version` (audited, numbered)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.has_scores():
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SignalScore)
+class SignalScoreAdmin(ReadOnlyAdmin):
+    list_display = ("version", "item", "label", "score", "observed_at")
+    list_filter = ("version__signal",)
+    list_select_related = ("version__signal", "item")
+    search_fields = ("item__external_id",)
+    show_full_result_count = False  # scores run into millions: no COUNT(*) per page
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]
+
+
+@admin.register(SignalScoreImport)
+class SignalScoreImportAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "status", "imported", "duplicates", "rejected", "unknown", "started_by",
+                    "started_at")
+    list_filter = ("status",)
+    list_select_related = ("version__signal", "started_by")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields]

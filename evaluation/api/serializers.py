@@ -1,0 +1,113 @@
+"""Input and output shapes of the signals API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from evaluation.services import API_MAX_ROWS
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error body: ``code``, ``message`` and ``extra`` for Touchstone's errors; ``detail``
+    for authentication, permission and throttling; ``{field: [reasons]}`` for a body that is not
+    a list of rows."""
+
+    code = serializers.CharField(required=False)
+    message = serializers.CharField(required=False)
+    extra = serializers.DictField(required=False)
+    detail = serializers.CharField(required=False)
+
+
+class RowErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="0-based index of the row in the request body")
+    field = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+
+
+class RowErrorsExtraSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="the first bad row")
+    field = serializers.CharField(allow_null=True, help_text="its bad field")
+    bad_rows = serializers.IntegerField()
+    errors = RowErrorSerializer(many=True, help_text="every bad row (the first 200)")
+
+
+class RowsInvalidSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="`invalid_rows`")
+    message = serializers.CharField(help_text="e.g. `rows[3].score: 1.5 is outside [0, 1]; nothing was stored`")
+    extra = RowErrorsExtraSerializer()
+
+
+class SignalSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    policy = serializers.CharField(source="policy.slug")
+    output_type = serializers.CharField()
+    score_label = serializers.CharField(help_text="score signals: `violating` or a label key")
+    description = serializers.CharField()
+    owner = serializers.CharField(source="owner.username", allow_null=True, default=None)
+    version_count = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class SignalVersionSerializer(serializers.Serializer):
+    signal = serializers.CharField(source="signal.name")
+    version = serializers.IntegerField(source="number")
+    policy_version = serializers.CharField(help_text="the policy version whose taxonomy the labels come from")
+    notes = serializers.CharField()
+    model_card_url = serializers.CharField()
+    commit = serializers.CharField()
+    labeling_run = serializers.CharField(source="labeling_run.name", allow_null=True, default=None)
+    prompt_version = serializers.CharField(source="prompt_version.sha256", allow_null=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    scores = serializers.IntegerField(source="score_count")
+
+
+class SignalDetailSerializer(SignalSerializer):
+    versions = SignalVersionSerializer(many=True, help_text="newest first")
+
+
+class ScoreRowSerializer(serializers.Serializer):
+    """One row: the item by (source, external id), and a score and/or a label."""
+
+    source = serializers.CharField(max_length=100)
+    external_id = serializers.CharField(max_length=255)
+    score = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1,
+                                   help_text="needed by score signals; a label signal's confidence in its label")
+    label = serializers.CharField(required=False, allow_blank=True, max_length=63,
+                                  help_text="a key of the version's taxonomy; needed by label signals")
+    observed_at = serializers.DateTimeField(required=False, allow_null=True, help_text="ISO 8601 with a time zone")
+
+
+class ScoreBatchInputSerializer(serializers.Serializer):
+    """The body as a whole: a list of at most API_MAX_ROWS rows. The rows themselves are checked
+    by the service, which names the index and field of every bad one."""
+
+    rows = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=API_MAX_ROWS)
+
+
+class UnknownItemSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    external_id = serializers.CharField()
+    line = serializers.IntegerField(help_text="the row's index")
+
+
+class ScoreBatchResultSerializer(serializers.Serializer):
+    import_id = serializers.IntegerField(source="pk")
+    imported = serializers.IntegerField()
+    unknown = serializers.IntegerField(help_text="rows naming an item that does not exist (not stored)")
+    unknown_items = UnknownItemSerializer(many=True, help_text="the first 100 of them")
+
+
+class ScoreSerializer(serializers.Serializer):
+    source = serializers.CharField(source="item.source")
+    external_id = serializers.CharField(source="item.external_id")
+    score = serializers.FloatField(allow_null=True)
+    label = serializers.CharField()
+    observed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ScorePageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ScoreSerializer(many=True)

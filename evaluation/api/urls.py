@@ -1,0 +1,12 @@
+from django.urls import path
+
+from evaluation.api import views
+
+urlpatterns = [
+    path("signals/", views.SignalListApi.as_view(), name="api-signals"),
+    path("signals/<slug:name>/", views.SignalDetailApi.as_view(), name="api-signal"),
+    path("signals/<slug:name>/versions/<int:number>/", views.SignalVersionDetailApi.as_view(),
+         name="api-signal-version"),
+    path("signals/<slug:name>/versions/<int:number>/scores/", views.SignalScoresApi.as_view(),
+         name="api-signal-scores"),
+]

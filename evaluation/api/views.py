@@ -1,0 +1,118 @@
+"""Signals REST API: thin views over selectors and services. Reads need the view permissions
+(pipelines have them); adding scores needs a write-scoped token (or a session) of a user with
+``evaluation.add_signalscore`` (labeling ops)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evaluation.api import serializers as out
+from evaluation.models import SignalScore
+from evaluation.selectors import signal_get, signal_list, signal_version_get, signal_version_list
+from evaluation.services import API_MAX_ROWS, signal_scores_add
+from touchstone.errors import NotFound
+from touchstone.roles import permission_require
+
+_ERROR = OpenApiResponse(out.ErrorSerializer, description="JSON naming what went wrong")
+NAME = OpenApiParameter("name", {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$"}, OpenApiParameter.PATH,
+                        description="the signal's name")
+NUMBER = OpenApiParameter("number", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH,
+                          description="the version number")
+
+
+def _responses(ok: dict, *errors: int) -> dict:
+    """``ok`` and the errors every endpoint may answer (401, 403, 429) plus ``errors``."""
+    return {**ok, **{code: _ERROR for code in sorted({401, 403, 429, *errors})}}
+
+
+class SignalApi(APIView):
+    throttle_scope = "api"
+    read_permission = "evaluation.view_signal"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        permission_require(request.user, self.read_permission, to="read signals")
+
+
+class SignalListApi(SignalApi):
+    @extend_schema(responses=_responses({200: out.SignalSerializer(many=True)}), summary="Signals",
+                   operation_id="signals_list")
+    def get(self, request: Request) -> Response:
+        return Response(out.SignalSerializer(signal_list(), many=True).data)
+
+
+class SignalDetailApi(SignalApi):
+    @extend_schema(parameters=[NAME], responses=_responses({200: out.SignalDetailSerializer}, 404),
+                   summary="A signal with its versions", operation_id="signal_retrieve")
+    def get(self, request: Request, name: str) -> Response:
+        signal = signal_get(name=name)
+        versions = list(signal_version_list(signal=signal))
+        signal.version_count = len(versions)
+        return Response({**out.SignalSerializer(signal).data,
+                         "versions": out.SignalVersionSerializer(versions, many=True).data})
+
+
+class SignalVersionDetailApi(SignalApi):
+    read_permission = "evaluation.view_signalversion"
+
+    @extend_schema(parameters=[NAME, NUMBER], responses=_responses({200: out.SignalVersionSerializer}, 404),
+                   summary="A signal version", operation_id="signal_version_retrieve")
+    def get(self, request: Request, name: str, number: int) -> Response:
+        return Response(out.SignalVersionSerializer(signal_version_get(name=name, number=number)).data)
+
+
+class ScorePagination(CursorPagination):
+    ordering = "id"
+    page_size = 1000
+    page_size_query_param = "page_size"
+    max_page_size = 10_000
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        # A forged cursor whose position is not a number would reach filter(id__gt=...) as a 500.
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None and not str(cursor.position).isdecimal():
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
+
+
+class SignalScoresApi(SignalApi):
+    read_permission = "evaluation.view_signalscore"
+
+    @extend_schema(
+        parameters=[NAME, NUMBER,
+                    OpenApiParameter("cursor", str, description="the `next` or `previous` link's cursor"),
+                    OpenApiParameter("page_size", int, description="default 1000, at most 10,000")],
+        responses=_responses({200: out.ScorePageSerializer}, 404),
+        summary="A version's scores (cursor pagination)", operation_id="signal_scores_list")
+    def get(self, request: Request, name: str, number: int) -> Response:
+        version = signal_version_get(name=name, number=number)
+        paginator = ScorePagination()
+        page = paginator.paginate_queryset(
+            SignalScore.objects.filter(version=version).select_related("item").only(
+                "id", "score", "label", "observed_at", "item__source", "item__external_id"), request, self)
+        return paginator.get_paginated_response(out.ScoreSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[NAME, NUMBER], request=out.ScoreRowSerializer(many=True),
+        responses=_responses({201: out.ScoreBatchResultSerializer,
+                              400: OpenApiResponse(out.RowsInvalidSerializer,
+                                                   description="Bad rows, each named by its index and field; "
+                                                               "nothing of the batch was stored")}, 404, 409),
+        summary="Add a batch of scores to a version (write scope)", operation_id="signal_scores_add",
+        description=f"The body is a JSON list of at most {API_MAX_ROWS:,} rows, stored all or nothing. A row "
+                    "whose item does not exist is not an error: it is counted and listed in the answer. A row "
+                    "for an item the version already has a score of is a bad row (scores are write-once). "
+                    "409: another batch stored scores of the same items at the same time.")
+    def post(self, request: Request, name: str, number: int) -> Response:
+        version = signal_version_get(name=name, number=number)
+        body = out.ScoreBatchInputSerializer(data={"rows": request.data})
+        body.is_valid(raise_exception=True)
+        job = signal_scores_add(version=version, rows=body.validated_data["rows"], acting_user=request.user)
+        return Response(out.ScoreBatchResultSerializer(job).data, status=status.HTTP_201_CREATED)

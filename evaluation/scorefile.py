@@ -1,0 +1,225 @@
+"""Read signal-score files (pure: no Django): JSONL, CSV or Parquet rows
+``{"source", "external_id", "score" | "label", "observed_at"?}``.
+
+Conventions:
+- ``score`` is a number in [0, 1] (NaN, infinities and booleans refused); ``label`` a key of the
+  signal version's taxonomy. A label signal needs ``label`` on every row and may give ``score``
+  (its confidence in that label); a score signal needs ``score`` and may give ``label``.
+- ``observed_at`` is optional: ISO 8601 with a time zone (a Parquet ``timestamp`` column needs
+  its time zone too), inside the believable window of ``touchstone.timewindow``.
+- Each row is located by its line: the JSONL line, the CSV record's last physical line (the
+  header is line 1), the Parquet row number (1 for the first row). Every bad row becomes a
+  ``LineError`` (``PATH:LINE: field: reason``); a file that cannot be read as a whole (unknown
+  format, missing or unknown columns) raises ``ScoreFileError``.
+Readers stream: a file of any size costs one batch of rows in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+from touchstone.lines import LineError, parsed_json_lines
+from touchstone.timewindow import label_time_problem
+
+FORMATS = ("jsonl", "csv", "parquet")
+SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+FIELDS = ("source", "external_id", "score", "label", "observed_at")
+MAX_SOURCE, MAX_EXTERNAL_ID, MAX_LABEL = 100, 255, 63
+PARQUET_BATCH_ROWS = 10_000
+
+
+class ScoreFileError(LineError):
+    """The file as a whole cannot be read (format, columns): nothing of it is imported."""
+
+
+class ParsedScore(NamedTuple):
+    line: int
+    source: str
+    external_id: str
+    score: float | None
+    label: str
+    observed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ScoreRules:
+    """What a row must say: ``output_type`` is ``label`` or ``score``; ``taxonomy`` the label keys."""
+
+    output_type: str
+    taxonomy: frozenset[str]
+
+
+def file_format(path: Path, given: str | None = None) -> str:
+    """The format named by ``given``, else by the file's suffix. Raises ScoreFileError."""
+    if given:
+        if given not in FORMATS:
+            raise ScoreFileError(str(path), None, "--format", f"{given!r}: use one of {', '.join(FORMATS)}")
+        return given
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise ScoreFileError(str(path), None, None, f"unknown file type {path.suffix!r}: name it .jsonl, .csv or "
+                                                    ".parquet, or pass --format")
+    return fmt
+
+
+def _key(value: Any, field: str, max_length: int, path: str, line: int) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise LineError(path, line, field, "missing")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise LineError(path, line, field, "must be a string")
+    text = str(value).strip()
+    if len(text) > max_length:
+        raise LineError(path, line, field, f"longer than {max_length} characters")
+    return text
+
+
+def _score(value: Any, path: str, line: int) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise LineError(path, line, "score", f"{value!r} is not a number") from None
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise LineError(path, line, "score", "must be a number")
+    score = float(value)
+    if not math.isfinite(score) or not 0.0 <= score <= 1.0:
+        raise LineError(path, line, "score", f"{value!r} is outside [0, 1]")
+    return score
+
+
+def _label(value: Any, rules: ScoreRules, path: str, line: int) -> str:
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise LineError(path, line, "label", "must be a string")
+    if value not in rules.taxonomy:
+        shown = value if len(value) <= MAX_LABEL else value[:MAX_LABEL] + "…"
+        raise LineError(path, line, "label", f"{shown!r} is not in the taxonomy (allowed: "
+                                             f"{', '.join(sorted(rules.taxonomy))})")
+    return value
+
+
+def _observed_at(value: Any, path: str, line: int) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            raise LineError(path, line, "observed_at", f"{value!r} is not an ISO 8601 date-time") from None
+    else:
+        raise LineError(path, line, "observed_at", "must be an ISO 8601 date-time string")
+    problem = label_time_problem(when)
+    if problem:
+        raise LineError(path, line, "observed_at", problem)
+    return when
+
+
+def parse_score_row(source: Any, external_id: Any, score: Any, label: Any, observed_at: Any, *, rules: ScoreRules,
+                    path: str, line: int) -> ParsedScore:
+    """One row's values checked against ``rules``. Raises LineError naming the first bad field."""
+    parsed = ParsedScore(line, _key(source, "source", MAX_SOURCE, path, line),
+                         _key(external_id, "external_id", MAX_EXTERNAL_ID, path, line), _score(score, path, line),
+                         _label(label, rules, path, line), _observed_at(observed_at, path, line))
+    if rules.output_type == "label" and not parsed.label:
+        raise LineError(path, line, "label", "missing: this signal gives a label on every row")
+    if rules.output_type == "score" and parsed.score is None:
+        raise LineError(path, line, "score", "missing: this signal gives a score on every row")
+    return parsed
+
+
+def parse_score_object(data: dict[str, Any], *, rules: ScoreRules, path: str, line: int) -> ParsedScore:
+    """One JSON object (a JSONL line, an API row). Raises LineError."""
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise LineError(path, line, unknown[0], f"unknown field; allowed: {', '.join(FIELDS)}")
+    return parse_score_row(data.get("source"), data.get("external_id"), data.get("score"), data.get("label"),
+                           data.get("observed_at"), rules=rules, path=path, line=line)
+
+
+def _check_columns(columns: list[str], path: str, line: int | None) -> None:
+    unknown = [c for c in columns if c not in FIELDS]
+    if unknown:
+        raise ScoreFileError(path, line, unknown[0], f"unknown column; allowed: {', '.join(FIELDS)}")
+    missing = [c for c in ("source", "external_id") if c not in columns]
+    if missing:
+        raise ScoreFileError(path, line, missing[0], "missing column")
+    if "score" not in columns and "label" not in columns:
+        raise ScoreFileError(path, line, "score", "missing column: a file needs a score or a label column")
+
+
+def read_jsonl(handle: IO[str], *, path: str, rules: ScoreRules) -> Iterator[ParsedScore | LineError]:
+    return parsed_json_lines(handle, path=path,
+                             parse=lambda data, line: [parse_score_object(data, rules=rules, path=path, line=line)])
+
+
+def read_csv(handle: IO[str], *, path: str, rules: ScoreRules) -> Iterator[ParsedScore | LineError]:
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if header is None:
+        return
+    columns = [c.strip() for c in header]
+    _check_columns(columns, path, 1)
+    index = {c: i for i, c in enumerate(columns)}
+    positions = [index.get(name) for name in FIELDS]
+    for record in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != len(columns):
+            yield LineError(path, line, None, f"{len(record)} cells, the header has {len(columns)}")
+            continue
+        try:
+            yield parse_score_row(*(record[p] if p is not None else None for p in positions), rules=rules,
+                                  path=path, line=line)
+        except LineError as error:
+            yield error
+
+
+def read_parquet(handle: IO[bytes], *, path: str, rules: ScoreRules,
+                 batch_rows: int = PARQUET_BATCH_ROWS) -> Iterator[ParsedScore | LineError]:
+    """Row groups are read a batch at a time (pyarrow's batch reader); the line is the row number."""
+    import pyarrow as pa  # heavy; only Parquet imports need it
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(handle)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a file that is not Parquet
+        raise ScoreFileError(path, None, None, f"not a Parquet file: {exc}") from None
+    columns = list(parquet.schema_arrow.names)
+    _check_columns(columns, path, None)
+    row = 0
+    batches = parquet.iter_batches(batch_size=batch_rows, columns=columns)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as exc:
+            raise ScoreFileError(path, row + 1, None, f"unreadable Parquet data: {exc}") from None
+        values = [batch.column(name).to_pylist() if name in columns else None for name in FIELDS]
+        blank = [None] * batch.num_rows
+        sources, ids, scores, labels, times = (v if v is not None else blank for v in values)
+        for source, external_id, score, label, observed_at in zip(sources, ids, scores, labels, times, strict=True):
+            row += 1
+            try:
+                yield parse_score_row(source, external_id, score, label, observed_at, rules=rules, path=path,
+                                      line=row)
+            except LineError as error:
+                yield error
+
+
+def read_scores(handle: IO[Any], *, fmt: str, path: str, rules: ScoreRules) -> Iterator[ParsedScore | LineError]:
+    """The rows of an open file (text for jsonl and csv, binary for parquet)."""
+    reader = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}[fmt]
+    return reader(handle, path=path, rules=rules)

@@ -1,0 +1,263 @@
+"""Signal scores in: files (JSONL, CSV, Parquet) through ``signal_scores_import``, API batches
+through ``signal_scores_add``. Both stream in batches, resolve items by (source, external id),
+refuse bad rows at their line, list unknown items, and never store two scores of one item in
+one version. Scores are write-once (see evaluation.models)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, reset_queries, transaction
+from django.utils import timezone
+
+from content.contentfile import batched
+from content.models import ContentItem, ImportJob
+from content.services.imports import import_job_run
+from evaluation.models import SignalScore, SignalScoreImport, SignalVersion
+from evaluation.scorefile import (
+    ParsedScore,
+    ScoreFileError,
+    ScoreRules,
+    file_format,
+    parse_score_object,
+    read_scores,
+)
+from evaluation.services.signals import taxonomy_of
+from touchstone.audit import audit_event_record
+from touchstone.errors import ApplicationError, LocatedError
+from touchstone.lines import LineError
+from touchstone.roles import permission_require
+
+BATCH_ROWS = 10_000
+API_MAX_ROWS = 10_000  # rows per POST: one transaction each, well inside a request's time
+MAX_ERRORS_KEPT = 200
+MAX_UNKNOWN_LISTED = 100
+ITEM_CHUNK = 5_000  # keys per IN (...): well under SQLite's variable limit
+
+SCORE_COLUMNS = ("version_id", "item_id", "score", "label", "observed_at")
+INSERT_SQL = (f"INSERT INTO {SignalScore._meta.db_table} ({', '.join(SCORE_COLUMNS)}) "
+              f"VALUES ({', '.join(['%s'] * len(SCORE_COLUMNS))})")
+
+
+class ScoresConflict(LocatedError):
+    code = "conflict"
+    status = 409
+
+
+class ScoreRowsInvalid(ApplicationError):
+    """Bad rows of an API batch: ``extra`` lists them as ``{index, field, reason}`` (the first
+    ``MAX_ERRORS_KEPT``), and names the first one's ``index`` and ``field``."""
+
+    code = "invalid_rows"
+    status = 400
+
+    def __init__(self, errors: list[LineError], *, total: int) -> None:
+        listed = [{"index": e.line, "field": e.field, "reason": e.reason} for e in errors[:MAX_ERRORS_KEPT]]
+        first = listed[0]
+        where = f"rows[{first['index']}]" + (f".{first['field']}" if first["field"] else "")
+        more = f" (and {total - 1} more bad rows)" if total > 1 else ""
+        super().__init__(f"{where}: {first['reason']}{more}; nothing was stored",
+                         extra={"index": first["index"], "field": first["field"], "errors": listed,
+                                "bad_rows": total})
+
+
+@dataclass
+class _ImportState:
+    """Counters of one import; memory bounded by the lists' caps, not by the file."""
+
+    had_scores: bool
+    lines_read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    unknown: int = 0
+    batches: int = 0
+    unknown_items: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def score_rules(version: SignalVersion) -> ScoreRules:
+    return ScoreRules(output_type=version.signal.output_type, taxonomy=frozenset(taxonomy_of(version.policy_version)))
+
+
+def _item_ids(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for source, external_id in keys:
+        by_source[source].append(external_id)
+    found: dict[tuple[str, str], int] = {}
+    for source, external_ids in by_source.items():
+        for start in range(0, len(external_ids), ITEM_CHUNK):
+            rows = ContentItem.objects.filter(source=source, external_id__in=external_ids[start:start + ITEM_CHUNK])
+            found.update(((source, external_id), pk) for pk, external_id in rows.values_list("pk", "external_id"))
+    return found
+
+
+def _stored_item_ids(version: SignalVersion, item_ids: list[int]) -> set[int]:
+    stored: set[int] = set()
+    for start in range(0, len(item_ids), ITEM_CHUNK):
+        stored.update(SignalScore.objects.filter(version=version, item_id__in=item_ids[start:start + ITEM_CHUNK])
+                      .values_list("item_id", flat=True))
+    return stored
+
+
+def scores_insert(version: SignalVersion, rows: list[tuple[int, float | None, str, Any]], *, path: str) -> None:
+    """Append (item id, score, label, observed_at) rows to ``version``: one raw ``executemany``,
+    since the ORM's per-object work would cost more than the insert. Runs inside a transaction."""
+    if not rows:
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [(version.pk, item_id, score, label, adapt(when) if when is not None else None)
+              for item_id, score, label, when in rows]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(INSERT_SQL, params)
+    except IntegrityError as exc:
+        raise ScoresConflict(f"another import stored scores of the same items in {version} meanwhile ({exc}); "
+                             "run this one again: the items stored by then are reported as duplicates",
+                             path=path) from exc
+
+
+def _write_batch(*, version: SignalVersion, batch: list[ParsedScore], state: _ImportState, path: str,
+                 rejects: list[LineError]) -> None:
+    """Runs inside a transaction: store one batch's new scores of known items; count and list
+    unknown items; add duplicates (in this version already, or earlier in this import) to ``rejects``."""
+    ids = _item_ids({(row.source, row.external_id) for row in batch})
+    check_stored = state.had_scores or state.batches > 0  # earlier batches of this import are stored
+    stored = _stored_item_ids(version, list(set(ids.values()))) if check_stored and ids else set()
+    seen: dict[int, int] = {}
+    fresh: list[tuple[int, float | None, str, Any]] = []
+    for row in batch:
+        item_id = ids.get((row.source, row.external_id))
+        if item_id is None:
+            state.unknown += 1
+            if len(state.unknown_items) < MAX_UNKNOWN_LISTED:
+                state.unknown_items.append({"source": row.source, "external_id": row.external_id, "line": row.line})
+            continue
+        if item_id in stored or item_id in seen:
+            earlier = f"line {seen[item_id]}" if item_id in seen else "stored before"
+            rejects.append(LineError(path, row.line, "external_id",
+                                     f"duplicate: {version} already has a score of {row.source}:{row.external_id} "
+                                     f"({earlier})"))
+            continue
+        seen[item_id] = row.line
+        fresh.append((item_id, row.score, row.label, row.observed_at))
+    scores_insert(version, fresh, path=path)
+    state.imported += len(fresh)
+    state.batches += 1
+
+
+def _save_counters(job: SignalScoreImport, state: _ImportState) -> None:
+    SignalScoreImport.objects.filter(pk=job.pk).update(
+        lines_read=state.lines_read, imported=state.imported, duplicates=state.duplicates, rejected=state.rejected,
+        unknown=state.unknown, unknown_items=state.unknown_items, errors=state.errors[:MAX_ERRORS_KEPT])
+
+
+def _whole_file_errors(records: Iterator[ParsedScore | LineError]) -> Iterator[ParsedScore | LineError]:
+    try:
+        yield from records
+    except ScoreFileError as error:
+        raise LocatedError(error.reason, path=error.path, line=error.line, field=error.field) from None
+
+
+def signal_scores_import(*, path: Path, version: SignalVersion, acting_user: AbstractBaseUser, strict: bool = False,
+                         fmt: str | None = None, batch_size: int = BATCH_ROWS,
+                         on_progress: Callable[[int], None] | None = None,
+                         on_error: Callable[[LineError], None] | None = None) -> SignalScoreImport:
+    """Import the scores of ``version`` from a JSONL, CSV or Parquet file (format from the suffix
+    unless ``fmt``), in batches of ``batch_size`` rows.
+
+    A bad row (malformed, a score outside [0, 1], a label outside the version's taxonomy, the
+    output type's field missing, an item already scored in this version) is reported as
+    ``PATH:LINE: field: reason`` and skipped; each batch commits on its own. With ``strict`` the
+    first bad row raises LocatedError and nothing of the file is kept. Rows naming an item that
+    does not exist are not errors: they are counted and the first ``MAX_UNKNOWN_LISTED`` listed
+    on the returned import. ``on_progress`` gets the rows read so far.
+
+    Raises PermissionDenied, LocatedError (a bad row with ``strict``; a file that cannot be
+    opened or read as a whole, which also marks the import failed) and ScoresConflict."""
+    permission_require(acting_user, "evaluation.add_signalscore", to="import signal scores")
+    try:
+        kind = file_format(path, fmt)
+        handle = path.open("rb") if kind == "parquet" else path.open(encoding="utf-8", newline="")
+    except ScoreFileError as error:
+        raise LocatedError(error.reason, path=error.path, field=error.field) from None
+    except OSError as exc:
+        raise LocatedError(f"cannot open: {exc.strerror or exc}", path=str(path)) from exc
+    rules = score_rules(version)
+    job = SignalScoreImport.objects.create(version=version, path=str(path), strict=strict, started_by=acting_user)
+    state = _ImportState(had_scores=version.has_scores())
+
+    def reject(error: LineError) -> None:
+        if strict:
+            raise LocatedError(error.reason, path=error.path, line=error.line, field=error.field)
+        if error.reason.startswith("duplicate:"):
+            state.duplicates += 1
+        else:
+            state.rejected += 1
+        if len(state.errors) < MAX_ERRORS_KEPT:
+            state.errors.append({"line": error.line, "field": error.field, "reason": error.reason})
+        if on_error:
+            on_error(error)
+
+    def process(batch: list[ParsedScore | LineError]) -> None:
+        good: list[ParsedScore] = []
+        rejects: list[LineError] = []
+        for record in batch:
+            (rejects if isinstance(record, LineError) else good).append(record)  # type: ignore[arg-type]
+        state.lines_read += len(batch)
+        with transaction.atomic():
+            _write_batch(version=version, batch=good, state=state, path=str(path), rejects=rejects)
+            for error in sorted(rejects, key=lambda e: e.line or 0):
+                reject(error)
+            if not strict:
+                _save_counters(job, state)
+        reset_queries()
+        if on_progress:
+            on_progress(state.lines_read)
+
+    records = _whole_file_errors(read_scores(handle, fmt=kind, path=str(path), rules=rules))
+    return import_job_run(job, path=path, handle=handle, records=records, strict=strict, batch_size=batch_size,
+                          process=process, save_counters=lambda: _save_counters(job, state),
+                          event_type="signal_scores.imported", acting_user=acting_user)
+
+
+@transaction.atomic(durable=True)
+def signal_scores_add(*, version: SignalVersion, rows: list[Any], acting_user: AbstractBaseUser) -> SignalScoreImport:
+    """Add one batch of score rows (JSON objects, at most ``API_MAX_ROWS``) to ``version``, all
+    or nothing: any bad row (as in ``signal_scores_import``, located by its 0-based index)
+    raises ScoreRowsInvalid listing every bad row, and nothing is stored. Unknown items are
+    counted and listed on the returned import, not errors.
+
+    Raises PermissionDenied, ScoreRowsInvalid and ScoresConflict."""
+    permission_require(acting_user, "evaluation.add_signalscore", to="add signal scores")
+    if len(rows) > API_MAX_ROWS:
+        raise ScoreRowsInvalid([LineError("rows", API_MAX_ROWS, None,
+                                          f"{len(rows)} rows: send at most {API_MAX_ROWS} per request")], total=1)
+    rules = score_rules(version)
+    state = _ImportState(had_scores=version.has_scores(), lines_read=len(rows))
+    job = SignalScoreImport.objects.create(version=version, path="api", strict=True, started_by=acting_user)
+    errors: list[LineError] = []
+    good: list[ParsedScore] = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            errors.append(LineError("rows", index, None, "expected a JSON object"))
+            continue
+        try:
+            good.append(parse_score_object(row, rules=rules, path="rows", line=index))
+        except LineError as error:
+            errors.append(error)
+    for batch in batched(good, BATCH_ROWS):
+        _write_batch(version=version, batch=batch, state=state, path="api", rejects=errors)
+    if errors:
+        raise ScoreRowsInvalid(sorted(errors, key=lambda e: e.line or 0), total=len(errors))
+    _save_counters(job, state)
+    SignalScoreImport.objects.filter(pk=job.pk).update(status=ImportJob.Status.FINISHED, finished_at=timezone.now())
+    job.refresh_from_db()
+    audit_event_record(actor=acting_user, event_type="signal_scores.added", obj=job,
+                       details={"version": str(version), "imported": job.imported, "unknown": job.unknown})
+    return job
