@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import connection
 from django.utils import timezone
 
@@ -87,7 +87,7 @@ def demo_users_ensure(log: Callable[[str], None] = lambda _: None) -> list[tuple
     return rows
 
 
-def _policy_seed(path: Path, author, approver) -> tuple[PolicyVersion | None, str]:
+def _policy_seed(path: Path, author: AbstractBaseUser, approver: AbstractBaseUser) -> tuple[PolicyVersion | None, str]:
     """Seed one example policy if it is missing; never publish over a published version.
     Returns the version to show (its published one, or None) and what was done."""
     spec = parse_policy_file(path.read_text(), path=str(path))
@@ -105,10 +105,11 @@ def _policy_seed(path: Path, author, approver) -> tuple[PolicyVersion | None, st
             return published, f"reused {published} (published by {published.approver}, {relation})"
         # A seed interrupted between import and publish is finished; anything else a user did
         # (retired the policy, started a draft) is left alone.
-        if not (from_file == versions[0] and from_file.author_id == author.pk
-                and from_file.status in (PolicyVersionStatus.DRAFT, PolicyVersionStatus.IN_REVIEW)):
-            return None, f"left {spec.slug} as it is: no published version (newest {versions[0]} is " \
-                         f"{versions[0].get_status_display().lower()})"
+        newest = versions[0] if versions else None
+        if newest is not None and not (from_file == newest and newest.author_id == author.pk and newest.status in
+                                       (PolicyVersionStatus.DRAFT, PolicyVersionStatus.IN_REVIEW)):
+            return None, (f"left {spec.slug} as it is: no published version (newest {newest} is "
+                          f"{newest.get_status_display().lower()})")
     version = policy_import(text=path.read_text(), path=str(path), acting_user=author).version
     if version.status == PolicyVersionStatus.DRAFT:
         version = policy_version_submit(version=version, acting_user=author)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
@@ -34,7 +34,7 @@ def env_file_read(path: Path) -> dict[str, str]:
     return values
 
 
-def env_file_apply(path: Path, environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+def env_file_apply(path: Path, environ: MutableMapping[str, str]) -> dict[str, str]:
     """Set in ``environ`` each variable of the file that ``environ`` does not have (the
     environment always wins); returns the ones it set. A missing file sets nothing."""
     if not path.is_file():

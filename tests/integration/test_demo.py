@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -21,14 +22,24 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
+def second_shell(state: Path, *args: str) -> subprocess.CompletedProcess:
+    """``manage.py`` as a new shell runs it: only the state folder set, no demo variables."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_", "TOUCHSTONE_", "LABEL_STUDIO_", "CELERY_", "OPENAI_"))
+           and k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env["TOUCHSTONE_STATE_DIR"] = str(state)
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
 def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:
     web, sim, redis, ls = devstack.free_port(), devstack.free_port(), devstack.free_port(), devstack.free_port()
     env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+           if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
+           and not k.startswith("CELERY_")}
+    # No CELERY_BROKER_URL: the broker follows TOUCHSTONE_REDIS_PORT (issue 13, item 18).
     env.update(TOUCHSTONE_ENV="demo", TOUCHSTONE_STATE_DIR=str(tmp_path), TOUCHSTONE_DEMO_PORT=str(web),
-               TOUCHSTONE_SIM_PORT=str(sim), TOUCHSTONE_REDIS_PORT=str(redis), TOUCHSTONE_LS_PORT=str(ls),
-               CELERY_BROKER_URL=f"redis://127.0.0.1:{redis}/0")
-    env.pop("CELERY_RESULT_BACKEND", None)
+               TOUCHSTONE_SIM_PORT=str(sim), TOUCHSTONE_REDIS_PORT=str(redis), TOUCHSTONE_LS_PORT=str(ls))
     log = tmp_path / "demo.out"
     with log.open("w") as out:
         demo = subprocess.Popen([sys.executable, "manage.py", "demo"], cwd=REPO, env=env, stdout=out,
@@ -57,6 +68,14 @@ def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> No
         with urllib.request.urlopen(f"http://127.0.0.1:{web}/admin/login/", timeout=5) as response:
             assert response.status == 200 and b"Touchstone" in response.read()
         assert run_page.startswith(f"http://127.0.0.1:{web}/runs/")
+        assert f"starting Redis on 127.0.0.1:{redis}" in output
+
+        # A second shell, with none of the demo's variables, reaches the stack (issue 13, item 13).
+        assert stat.S_IMODE((tmp_path / "demo.env").stat().st_mode) == 0o600
+        status = second_shell(tmp_path, "queue", "status", "acme-bpo")
+        assert status.returncode == 0 and "acme-bpo" in status.stdout, status.stderr
+        synced = second_shell(tmp_path, "queue", "sync", "acme-bpo")
+        assert synced.returncode == 0, synced.stderr
 
         children = psutil.Process(demo.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
@@ -68,6 +87,16 @@ def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> No
         alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
         assert alive == [], [c.cmdline() for c in alive]
         assert "stopped." in log.read_text()
+
+        # A second run reuses everything (issue 13, item 12).
+        again = subprocess.run([sys.executable, "manage.py", "demo", "--exit-when-ready"], cwd=REPO, env=env,
+                               capture_output=True, text=True, timeout=480)
+        assert again.returncode == 0, again.stdout + again.stderr
+        for line in ("reused harassment@1 (published, same as the demo's file)", "content already imported (import #",
+                     "labels already imported (import #", "reused run 'demo-convabuse-harassment' (finished)",
+                     "reused queue acme-bpo (", "reused golden set harassment-convabuse v1"):
+            assert line in again.stdout, again.stdout
+        assert "SIMULATED labelers answered" not in again.stdout and "freezing" not in again.stdout
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
