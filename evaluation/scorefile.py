@@ -82,16 +82,17 @@ def _key(value: Any, field: str, max_length: int, path: str, line: int) -> str:
 def _score(value: Any, path: str, line: int) -> float | None:
     if value is None or value == "":
         return None
+    shown = value.strip() if isinstance(value, str) else repr(value)  # as the file wrote it
     if isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
-            raise LineError(path, line, "score", f"{value!r} is not a number") from None
+            raise LineError(path, line, "score", f"{shown!r} is not a number") from None
     elif isinstance(value, bool) or not isinstance(value, int | float):
         raise LineError(path, line, "score", "must be a number")
     score = float(value)
     if not math.isfinite(score) or not 0.0 <= score <= 1.0:
-        raise LineError(path, line, "score", f"{value!r} is outside [0, 1]")
+        raise LineError(path, line, "score", f"{shown} is outside [0, 1]")
     return score
 
 

@@ -7,17 +7,6 @@ from rest_framework import serializers
 from evaluation.services import API_MAX_ROWS
 
 
-class ErrorSerializer(serializers.Serializer):
-    """Every error body: ``code``, ``message`` and ``extra`` for Touchstone's errors; ``detail``
-    for authentication, permission and throttling; ``{field: [reasons]}`` for a body that is not
-    a list of rows."""
-
-    code = serializers.CharField(required=False)
-    message = serializers.CharField(required=False)
-    extra = serializers.DictField(required=False)
-    detail = serializers.CharField(required=False)
-
-
 class RowErrorSerializer(serializers.Serializer):
     index = serializers.IntegerField(help_text="0-based index of the row in the request body")
     field = serializers.CharField(allow_null=True)

@@ -17,10 +17,11 @@ from evaluation.api import serializers as out
 from evaluation.models import SignalScore
 from evaluation.selectors import signal_get, signal_list, signal_version_get, signal_version_list
 from evaluation.services import API_MAX_ROWS, signal_scores_add
+from goldsets.api.serializers import ErrorSerializer  # one Error component in the schema
 from touchstone.errors import NotFound
 from touchstone.roles import permission_require
 
-_ERROR = OpenApiResponse(out.ErrorSerializer, description="JSON naming what went wrong")
+_ERROR = OpenApiResponse(ErrorSerializer, description="JSON naming what went wrong")
 NAME = OpenApiParameter("name", {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$"}, OpenApiParameter.PATH,
                         description="the signal's name")
 NUMBER = OpenApiParameter("number", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH,
