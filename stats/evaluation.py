@@ -85,6 +85,8 @@ class RankedScores:
 
     thresholds: np.ndarray  # (K,) the distinct scores, descending
     cells: np.ndarray  # (n,) each item's cell, in the items' original order
+    positive_columns: np.ndarray  # distinct scores held by a positive item: where TP can grow
+    mixed: bool  # some distinct score is held by both a positive and a negative item
 
     @property
     def items(self) -> int:
@@ -103,7 +105,10 @@ def rank_scores(y_true: Sequence, scores: Sequence[float]) -> RankedScores:
     truth = as_truth(y_true)
     values = as_scores(scores, truth.size)
     distinct, rank = np.unique(-values, return_inverse=True)  # ascending −score: descending score
-    return RankedScores(-distinct, truth.astype(np.int64) * distinct.size + rank.reshape(-1))
+    rank = rank.reshape(-1)
+    positive_columns = np.unique(rank[truth])
+    mixed = bool(np.intersect1d(positive_columns, rank[~truth], assume_unique=False).size)
+    return RankedScores(-distinct, truth.astype(np.int64) * distinct.size + rank, positive_columns, mixed)
 
 
 def cell_counts(cells: np.ndarray, n_cells: int, drawn: np.ndarray | None = None) -> np.ndarray:
@@ -120,13 +125,16 @@ def cell_counts(cells: np.ndarray, n_cells: int, drawn: np.ndarray | None = None
 @dataclass(frozen=True)
 class Counts:
     """Cumulative counts at each distinct score (descending), one row per weighting, shape
-    (B, K), as float64 (exact integers): what every score metric is computed from."""
+    (B, K), int64: what every score metric is computed from. The ``*_at_positive`` arrays
+    are the same at the scores a positive item holds (:attr:`RankedScores.positive_columns`),
+    the only columns where recall changes, which is all AUPRC and ROC AUC need."""
 
     tp: np.ndarray  # positives with score >= the k-th distinct score
     fp: np.ndarray  # negatives likewise
-    flagged: np.ndarray  # tp + fp
     new_tp: np.ndarray  # positives exactly at the k-th distinct score (tp's increments)
     new_fp: np.ndarray
+    mixed: bool
+    positive_columns: np.ndarray
 
     @property
     def positives(self) -> np.ndarray:
@@ -142,11 +150,9 @@ def cumulative_counts(ranked: RankedScores, drawn: np.ndarray | None = None) -> 
     drawn in each bootstrap resample (``drawn``: (B, n) item positions)."""
     per_cell = cell_counts(ranked.cells, ranked.n_cells, drawn)
     k = ranked.thresholds.size
-    # integer cumulative sums (exact), then floats once for the ratios and dot products
     new_fp, new_tp = per_cell[:, :k], per_cell[:, k:]
-    tp = np.cumsum(new_tp, axis=1).astype(np.float64)
-    fp = np.cumsum(new_fp, axis=1).astype(np.float64)
-    return Counts(tp, fp, tp + fp, new_tp.astype(np.float64), new_fp.astype(np.float64))
+    return Counts(np.cumsum(new_tp, axis=1), np.cumsum(new_fp, axis=1), new_tp, new_fp, ranked.mixed,
+                  ranked.positive_columns)
 
 
 def counts_at(ranked: RankedScores, counts: Counts, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -182,21 +188,30 @@ def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def kernel_roc_auc(counts: Counts) -> np.ndarray:
-    """Σ_k new_fp_k (tp_k + tp_{k−1}) / 2 / (P N): the trapezoid, ties one half."""
-    area = _rowdot(counts.new_fp, counts.tp) - 0.5 * _rowdot(counts.new_fp, counts.new_tp)
-    return _ratio(area, counts.positives * counts.negatives)
+    """Mann–Whitney form of the trapezoid: each positive pairs with every negative scored
+    below it (1) and every negative tied with it (½); summed over positive columns only."""
+    cols = counts.positive_columns
+    new_tp = counts.new_tp[:, cols]
+    area = _rowdot(new_tp, counts.negatives[:, None] - counts.fp[:, cols]).astype(np.float64)
+    if counts.mixed:
+        area += 0.5 * _rowdot(new_tp, counts.new_fp[:, cols])
+    return _ratio(area, counts.positives.astype(np.float64) * counts.negatives)
 
 
-def precision_at_each(counts: Counts) -> np.ndarray:
-    """tp / flagged at every distinct score; 0 where nothing is flagged (no positive either)."""
-    return counts.tp / np.maximum(counts.flagged, 1)
+def precision_at_positive(counts: Counts) -> np.ndarray:
+    """tp / (tp + fp) at the positive columns; 0 where nothing is flagged yet."""
+    cols = counts.positive_columns
+    tp = counts.tp[:, cols]
+    return tp / np.maximum(tp + counts.fp[:, cols], 1)
 
 
 def kernel_average_precision(counts: Counts, precision: np.ndarray | None = None) -> np.ndarray:
-    """Σ_k (R_k − R_{k−1}) P_k = Σ_k new_tp_k · P_k / positives."""
+    """Σ_k (R_k − R_{k−1}) P_k = Σ_k new_tp_k · P_k / positives (new_tp is 0 off the positive
+    columns)."""
     if precision is None:
-        precision = precision_at_each(counts)
-    return _ratio(_rowdot(counts.new_tp, precision), counts.positives)
+        precision = precision_at_positive(counts)
+    return _ratio(_rowdot(counts.new_tp[:, counts.positive_columns].astype(np.float64), precision),
+                  counts.positives)
 
 
 def _largest_fp_allowed(negatives: np.ndarray, max_fpr: float) -> np.ndarray:
@@ -215,7 +230,7 @@ def kernel_recall_at_fpr(counts: Counts, max_fpr: float) -> tuple[np.ndarray, np
     positives, negatives = counts.positives, counts.negatives
     allowed = _largest_fp_allowed(negatives, max_fpr)
     rows = counts.tp.shape[0]
-    best = np.zeros(rows)
+    best = np.zeros(rows, dtype=np.int64)
     k = np.full(rows, -1, dtype=np.int64)
     for row in range(rows):
         last = int(np.searchsorted(counts.fp[row], allowed[row], side="right")) - 1
@@ -231,16 +246,20 @@ def kernel_threshold_for_precision(counts: Counts, target: float, precision: np.
     """k per row: the distinct score with the largest recall among those whose precision >=
     target, ties to the larger threshold; −1 when none reaches it. TP only grows, so the
     largest recall is at the last feasible score, and the first score with that TP is
-    feasible too (same TP, fewer flagged)."""
+    feasible too (same TP, fewer flagged) and holds a positive: only positive columns need
+    checking (a score without a positive has the TP and less precision of the one above)."""
     if precision is None:
-        precision = precision_at_each(counts)
-    feasible = (precision >= target) & (counts.flagged > 0)
-    width = feasible.shape[1]
-    last = width - 1 - np.argmax(feasible[:, ::-1], axis=1)
-    found = feasible[np.arange(feasible.shape[0]), last]
+        precision = precision_at_positive(counts)
+    cols = counts.positive_columns
+    tp = counts.tp[:, cols]
+    feasible = (precision >= target) & (tp + counts.fp[:, cols] > 0)
     k = np.full(feasible.shape[0], -1, dtype=np.int64)
+    if feasible.shape[1] == 0:
+        return k
+    last = feasible.shape[1] - 1 - np.argmax(feasible[:, ::-1], axis=1)
+    found = feasible[np.arange(feasible.shape[0]), last]
     for row in np.flatnonzero(found):
-        k[row] = int(np.searchsorted(counts.tp[row], counts.tp[row, last[row]], side="left"))
+        k[row] = int(np.searchsorted(counts.tp[row], tp[row, last[row]], side="left"))
     return k
 
 
@@ -469,6 +488,7 @@ __all__ = [
     "confusion_matrix",
     "cumulative_counts",
     "per_label_metrics",
+    "precision_at_positive",
     "pr_curve",
     "rank_scores",
     "recall_at_fpr",

@@ -36,7 +36,7 @@ from .evaluation import (
     kernel_roc_auc,
     kernel_threshold_for_precision,
     labels_in_order,
-    precision_at_each,
+    precision_at_positive,
     rank_scores,
 )
 from .resampling import MIN_DEFINED_SHARE
@@ -105,7 +105,7 @@ def score_kernels(
 
     def compute(drawn: np.ndarray | None) -> dict[str, np.ndarray]:
         counts = cumulative_counts(ranked, drawn)
-        precision = precision_at_each(counts)
+        precision = precision_at_positive(counts)
         values = {"roc_auc": kernel_roc_auc(counts), "average_precision": kernel_average_precision(counts, precision)}
         if threshold is not None:
             at_tp, at_fp = counts_at(ranked, counts, threshold)
