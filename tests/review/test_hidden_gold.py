@@ -17,7 +17,7 @@ from review.services.quality import gold_items_to_mix
 pytestmark = pytest.mark.django_db
 
 
-def test_a_frozen_golden_set_becomes_hidden_gold_once(published):
+def test_a_frozen_golden_set_becomes_hidden_gold_once(published, cli_user):
     items = ContentItem.objects.bulk_create([ContentItem(source="g", external_id=str(i), parts={"text": str(i)},
                                                          content_sha256=f"{i:064x}") for i in range(5)])
     vendor = Vendor.objects.create(name="Acme BPO")
