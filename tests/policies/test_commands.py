@@ -60,3 +60,12 @@ def test_compile_submit_publish_from_the_cli(author, approver) -> None:
     assert PromptVersion.objects.count() == 1
     with pytest.raises(CommandError, match="No policy version misinformation@7"):
         run("export", "misinformation@7")
+
+
+def test_prompts_lists_a_versions_prompt_hashes(author, approver) -> None:
+    run("import", str(EXAMPLES / "misinformation.md"), "--user", "author")
+    assert "no prompt versions yet" in run("prompts", "misinformation")
+    run("compile", "misinformation", "--template", "category_blocks", "--user", "author")
+    [line] = run("prompts", "misinformation@1").splitlines()
+    prompt = PromptVersion.objects.get()
+    assert line.startswith(f"{prompt.sha256}  misinformation@1  ") and "model=sim-strong" in line

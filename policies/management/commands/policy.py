@@ -9,7 +9,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from policies.compiler import ModelSettings
 from policies.models import PromptTemplateVersion
-from policies.selectors import policy_export, policy_list, policy_version_get_by_ref
+from policies.selectors import (
+    policy_export,
+    policy_list,
+    policy_version_get_by_ref,
+    policy_version_published,
+    prompt_version_list,
+)
 from policies.services import (
     policy_import,
     policy_version_publish,
@@ -32,6 +38,9 @@ class Command(BaseCommand):
         p.add_argument("ref", help="SLUG or SLUG@VERSION (default: newest)")
         p.add_argument("--output", type=Path, help="file to write (default: stdout)")
         sub.add_parser("list", help="policies, their newest and published versions")
+        p = sub.add_parser("prompts", help="a version's prompt versions with their sha256 (what run create "
+                                           "--prompt takes)")
+        p.add_argument("ref", help="SLUG or SLUG@VERSION (default: the published version, else the newest)")
         p = sub.add_parser("compile", help="compile a version into prompt versions")
         p.add_argument("ref")
         p.add_argument("--template", help="template key (default: every template)")
@@ -76,6 +85,17 @@ class Command(BaseCommand):
             versions = {v.status: v.number for v in policy.versions.order_by("number")}
             self.stdout.write(f"{policy.slug}\t{policy.title}\tversions={policy.version_count}\t"
                               f"published={versions.get('published', '-')}")
+
+    def handle_prompts(self, *, ref: str, **_: Any) -> None:
+        version = policy_version_get_by_ref(ref)
+        if "@" not in ref:
+            version = policy_version_published(policy=version.policy) or version
+        prompts = list(prompt_version_list(policy_version=version))
+        if not prompts:
+            self.stdout.write(f"{version} has no prompt versions yet: policy compile {ref} --user USER")
+        for pv in prompts:
+            self.stdout.write(f"{pv.sha256}  {version}  {pv.template_version}  model={pv.model}  "
+                              f"tokens={pv.token_count}")
 
     def handle_compile(self, *, ref: str, template: str | None, model: str, temperature: float,
                        max_output_tokens: int, reasoning_effort: str | None, seed: int | None,
