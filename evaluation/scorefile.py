@@ -19,8 +19,8 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -32,6 +32,7 @@ SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "p
 FIELDS = ("source", "external_id", "score", "label", "observed_at")
 MAX_SOURCE, MAX_EXTERNAL_ID, MAX_LABEL = 100, 255, 63
 PARQUET_BATCH_ROWS = 10_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ScoreFileError(LineError):
@@ -53,6 +54,7 @@ class ScoreRules:
 
     output_type: str
     taxonomy: frozenset[str]
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))  # the end of the believable window
 
 
 def file_format(path: Path, given: str | None = None) -> str:
@@ -108,7 +110,7 @@ def _label(value: Any, rules: ScoreRules, path: str, line: int) -> str:
     return value
 
 
-def _observed_at(value: Any, path: str, line: int) -> datetime | None:
+def _observed_at(value: Any, rules: ScoreRules, path: str, line: int) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -120,7 +122,7 @@ def _observed_at(value: Any, path: str, line: int) -> datetime | None:
             raise LineError(path, line, "observed_at", f"{value!r} is not an ISO 8601 date-time") from None
     else:
         raise LineError(path, line, "observed_at", "must be an ISO 8601 date-time string")
-    problem = label_time_problem(when)
+    problem = label_time_problem(when, now=rules.now)
     if problem:
         raise LineError(path, line, "observed_at", problem)
     return when
@@ -131,7 +133,7 @@ def parse_score_row(source: Any, external_id: Any, score: Any, label: Any, obser
     """One row's values checked against ``rules``. Raises LineError naming the first bad field."""
     parsed = ParsedScore(line, _key(source, "source", MAX_SOURCE, path, line),
                          _key(external_id, "external_id", MAX_EXTERNAL_ID, path, line), _score(score, path, line),
-                         _label(label, rules, path, line), _observed_at(observed_at, path, line))
+                         _label(label, rules, path, line), _observed_at(observed_at, rules, path, line))
     if rules.output_type == "label" and not parsed.label:
         raise LineError(path, line, "label", "missing: this signal gives a label on every row")
     if rules.output_type == "score" and parsed.score is None:
@@ -208,7 +210,15 @@ def read_parquet(handle: IO[bytes], *, path: str, rules: ScoreRules,
             return
         except (pa.ArrowException, OSError) as exc:
             raise ScoreFileError(path, row + 1, None, f"unreadable Parquet data: {exc}") from None
-        values = [batch.column(name).to_pylist() if name in columns else None for name in FIELDS]
+        if _batch_is_clean(batch, rules):  # the common case: checked by column, no per-row work
+            values = [_column_values(batch.column(name)) if name in columns else None for name in FIELDS]
+            blank = [None] * batch.num_rows
+            sources, ids, scores, labels, times = (v if v is not None else blank for v in values)
+            labels = [label or "" for label in labels]
+            yield from map(ParsedScore, range(row + 1, row + 1 + batch.num_rows), sources, ids, scores, labels, times)
+            row += batch.num_rows
+            continue
+        values = [_column_values(batch.column(name)) if name in columns else None for name in FIELDS]
         blank = [None] * batch.num_rows
         sources, ids, scores, labels, times = (v if v is not None else blank for v in values)
         for source, external_id, score, label, observed_at in zip(sources, ids, scores, labels, times, strict=True):
@@ -218,6 +228,70 @@ def read_parquet(handle: IO[bytes], *, path: str, rules: ScoreRules,
                                       line=row)
             except LineError as error:
                 yield error
+
+
+def _batch_is_clean(batch: Any, rules: ScoreRules) -> bool:
+    """Whether every row of a Parquet batch would pass ``parse_score_row`` unchanged, checked with
+    vectorised pyarrow compute; any doubt (a type other than the plain one) says no, and the
+    batch is parsed row by row, which names the bad rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = batch.schema.names
+    for name, limit in (("source", MAX_SOURCE), ("external_id", MAX_EXTERNAL_ID)):
+        keys = batch.column(name)
+        if not pa.types.is_string(keys.type) or keys.null_count:
+            return False
+        lengths = pc.utf8_length(keys)
+        if pc.min(lengths).as_py() == 0 or pc.max(lengths).as_py() > limit:
+            return False
+        if not pc.all(pc.equal(pc.utf8_trim_whitespace(keys), keys)).as_py():
+            return False
+    if "score" in names:
+        scores = batch.column("score")
+        if not pa.types.is_floating(scores.type):
+            return False
+        if rules.output_type == "score" and scores.null_count:
+            return False
+        present = pc.drop_null(scores)
+        if len(present) and not pc.all(pc.and_(pc.greater_equal(present, 0.0), pc.less_equal(present, 1.0))).as_py():
+            return False  # NaN compares false, so it lands here too
+    elif rules.output_type == "score":
+        return False
+    if "label" in names:
+        labels = batch.column("label")
+        if not pa.types.is_string(labels.type):
+            return False
+        given = pc.drop_null(labels)
+        if rules.output_type == "label" and (labels.null_count or not pc.all(pc.not_equal(labels, "")).as_py()):
+            return False
+        given = pc.filter(given, pc.not_equal(given, ""))
+        if len(given) and not pc.all(pc.is_in(given, value_set=pa.array(sorted(rules.taxonomy)))).as_py():
+            return False
+    elif rules.output_type == "label":
+        return False
+    if "observed_at" in names:
+        times = batch.column("observed_at")
+        if not pa.types.is_timestamp(times.type) or times.type.tz is None:
+            return False
+        present = pc.drop_null(times)
+        if len(present):
+            earliest, latest = pc.min(present).as_py(), pc.max(present).as_py()
+            if label_time_problem(earliest, now=rules.now) or label_time_problem(latest, now=rules.now):
+                return False
+    return True
+
+
+def _column_values(column: Any) -> list[Any]:
+    """A column as Python values. A timestamp column with a time zone becomes UTC datetimes
+    built from its integers: pyarrow's own conversion looks the zone up again for every value."""
+    import pyarrow as pa
+
+    kind = column.type
+    if not pa.types.is_timestamp(kind) or kind.tz is None:
+        return column.to_pylist()
+    micros = column.cast(pa.timestamp("us", tz=kind.tz)).cast(pa.int64()).to_pylist()
+    return [None if value is None else EPOCH + timedelta(microseconds=value) for value in micros]
 
 
 def read_scores(handle: IO[Any], *, fmt: str, path: str, rules: ScoreRules) -> Iterator[ParsedScore | LineError]:

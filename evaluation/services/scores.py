@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,68 +86,110 @@ def score_rules(version: SignalVersion) -> ScoreRules:
     return ScoreRules(output_type=version.signal.output_type, taxonomy=frozenset(taxonomy_of(version.policy_version)))
 
 
+def _in_chunks(sql: str, first: list[Any], keys: list[Any]) -> Iterator[tuple]:
+    """Rows of ``sql`` (ending in ``IN ({})``) for ``keys``, ITEM_CHUNK keys per query. Raw: the
+    ORM's per-parameter work on a 5,000-key IN costs more than the lookup itself."""
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), ITEM_CHUNK):
+            chunk = keys[start:start + ITEM_CHUNK]
+            cursor.execute(sql.format(", ".join(["%s"] * len(chunk))), [*first, *chunk])
+            yield from cursor.fetchall()
+
+
 def _item_ids(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Item ids by (source, external id), through the (source, external_id) unique index."""
     by_source: dict[str, list[str]] = defaultdict(list)
     for source, external_id in keys:
         by_source[source].append(external_id)
-    found: dict[tuple[str, str], int] = {}
-    for source, external_ids in by_source.items():
-        for start in range(0, len(external_ids), ITEM_CHUNK):
-            rows = ContentItem.objects.filter(source=source, external_id__in=external_ids[start:start + ITEM_CHUNK])
-            found.update(((source, external_id), pk) for pk, external_id in rows.values_list("pk", "external_id"))
-    return found
+    sql = f"SELECT external_id, id FROM {ContentItem._meta.db_table} WHERE source = %s AND external_id IN ({{}})"
+    return {(source, external_id): pk for source, external_ids in by_source.items()
+            for external_id, pk in _in_chunks(sql, [source], external_ids)}
 
 
 def _stored_item_ids(version: SignalVersion, item_ids: list[int]) -> set[int]:
-    stored: set[int] = set()
-    for start in range(0, len(item_ids), ITEM_CHUNK):
-        stored.update(SignalScore.objects.filter(version=version, item_id__in=item_ids[start:start + ITEM_CHUNK])
-                      .values_list("item_id", flat=True))
-    return stored
+    sql = f"SELECT item_id FROM {SignalScore._meta.db_table} WHERE version_id = %s AND item_id IN ({{}})"
+    return {item_id for (item_id,) in _in_chunks(sql, [version.pk], item_ids)}
 
 
-def scores_insert(version: SignalVersion, rows: list[tuple[int, float | None, str, Any]], *, path: str) -> None:
+def _datetime_adapter() -> Callable[[datetime], Any]:
+    """Aware datetimes as the database column takes them. On SQLite that is Django's stored text
+    (UTC, no offset), made here directly: Django's adapter reads its settings on every call,
+    which at a million rows costs more than the insert."""
+    if connection.vendor == "sqlite":
+        return lambda when: when.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+    return connection.ops.adapt_datetimefield_value
+
+
+class _StoredBefore(Exception):
+    """Some rows of an optimistic insert were already stored: roll its savepoint back."""
+
+
+def scores_insert(version: SignalVersion, rows: list[tuple[int, float | None, str, Any]], *, path: str,
+                  optimistic: bool = False) -> None:
     """Append (item id, score, label, observed_at) rows to ``version``: one raw ``executemany``,
-    since the ORM's per-object work would cost more than the insert. Runs inside a transaction."""
+    since the ORM's per-object work would cost more than the insert. Runs inside a transaction.
+
+    ``optimistic``: insert skipping conflicts, and if any row was already stored, undo the
+    insert and raise _StoredBefore, so that the caller can find and report the duplicates."""
     if not rows:
         return
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = _datetime_adapter()
     params = [(version.pk, item_id, score, label, adapt(when) if when is not None else None)
               for item_id, score, label, when in rows]
+    sql = INSERT_SQL + (" ON CONFLICT (version_id, item_id) DO NOTHING" if optimistic else "")
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(INSERT_SQL, params)
+            cursor.executemany(sql, params)
+            if optimistic and cursor.rowcount != len(params):
+                raise _StoredBefore
     except IntegrityError as exc:
         raise ScoresConflict(f"another import stored scores of the same items in {version} meanwhile ({exc}); "
                              "run this one again: the items stored by then are reported as duplicates",
                              path=path) from exc
 
 
-def _write_batch(*, version: SignalVersion, batch: list[ParsedScore], state: _ImportState, path: str,
-                 rejects: list[LineError]) -> None:
-    """Runs inside a transaction: store one batch's new scores of known items; count and list
-    unknown items; add duplicates (in this version already, or earlier in this import) to ``rejects``."""
-    ids = _item_ids({(row.source, row.external_id) for row in batch})
-    check_stored = state.had_scores or state.batches > 0  # earlier batches of this import are stored
-    stored = _stored_item_ids(version, list(set(ids.values()))) if check_stored and ids else set()
+def _split(version: SignalVersion, known: list[tuple[ParsedScore, int]], stored: set[int],
+           path: str) -> tuple[list[tuple[int, float | None, str, Any]], list[LineError]]:
+    """(rows to insert, duplicates): an item stored before, or seen earlier in ``known``."""
     seen: dict[int, int] = {}
     fresh: list[tuple[int, float | None, str, Any]] = []
-    for row in batch:
-        item_id = ids.get((row.source, row.external_id))
-        if item_id is None:
-            state.unknown += 1
-            if len(state.unknown_items) < MAX_UNKNOWN_LISTED:
-                state.unknown_items.append({"source": row.source, "external_id": row.external_id, "line": row.line})
-            continue
+    duplicates: list[LineError] = []
+    for row, item_id in known:
         if item_id in stored or item_id in seen:
             earlier = f"line {seen[item_id]}" if item_id in seen else "stored before"
-            rejects.append(LineError(path, row.line, "external_id",
-                                     f"duplicate: {version} already has a score of {row.source}:{row.external_id} "
-                                     f"({earlier})"))
+            duplicates.append(LineError(path, row.line, "external_id",
+                                        f"duplicate: {version} already has a score of {row.source}:"
+                                        f"{row.external_id} ({earlier})"))
             continue
         seen[item_id] = row.line
         fresh.append((item_id, row.score, row.label, row.observed_at))
-    scores_insert(version, fresh, path=path)
+    return fresh, duplicates
+
+
+def _write_batch(*, version: SignalVersion, batch: list[ParsedScore], state: _ImportState, path: str,
+                 rejects: list[LineError]) -> None:
+    """Runs inside a transaction: store one batch's new scores of known items; count and list
+    unknown items; add duplicates (in this version already, or earlier in this import) to ``rejects``.
+
+    Duplicates are rare, so the batch is inserted first, skipping conflicts; only when some row
+    was already stored is the insert undone and the stored items looked up."""
+    ids = _item_ids({(row.source, row.external_id) for row in batch})
+    known: list[tuple[ParsedScore, int]] = []
+    for row in batch:
+        item_id = ids.get((row.source, row.external_id))
+        if item_id is not None:
+            known.append((row, item_id))
+            continue
+        state.unknown += 1
+        if len(state.unknown_items) < MAX_UNKNOWN_LISTED:
+            state.unknown_items.append({"source": row.source, "external_id": row.external_id, "line": row.line})
+    fresh, duplicates = _split(version, known, set(), path)
+    try:
+        scores_insert(version, fresh, path=path, optimistic=True)
+    except _StoredBefore:
+        fresh, duplicates = _split(version, known, _stored_item_ids(version, [i for _, i in known]), path)
+        scores_insert(version, fresh, path=path)
+    rejects.extend(duplicates)
     state.imported += len(fresh)
     state.batches += 1
 
