@@ -37,3 +37,24 @@ __all__ = [
     "per_label_alpha",
     "percent_agreement",
 ]
+
+# Prevalence estimators (issue 15); see stats.prevalence for the conventions.
+from .prevalence import (  # noqa: E402
+    hajek_mean,
+    hajek_mean_ci,
+    horvitz_thompson,
+    ppi_mean,
+    stratified_ppi_mean,
+    stratified_prevalence,
+    wilson_interval,
+)
+
+__all__ += [
+    "hajek_mean",
+    "hajek_mean_ci",
+    "horvitz_thompson",
+    "ppi_mean",
+    "stratified_ppi_mean",
+    "stratified_prevalence",
+    "wilson_interval",
+]

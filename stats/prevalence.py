@@ -49,6 +49,8 @@ from types import ModuleType
 import numpy as np
 
 Interval = tuple[float, float]
+# PPI variance conventions: ppi-python's, and the Hájek linearisation for unequal weights.
+VARIANCES = ("ppi-python", "linearised")
 
 
 # --- validation and intervals -------------------------------------------------------------------
@@ -95,16 +97,18 @@ def wilson_interval(estimate: float, se: float, n: int, alpha: float = 0.05) -> 
     (then p is 0 or 1 and the Wald interval would be a point). Raises ValueError when the
     estimate is outside [0, 1] (the Wilson interval is for proportions).
     """
-    z = _z(alpha)
     if not 0 <= estimate <= 1:
         raise ValueError(f"estimate: a proportion must be in [0, 1], got {estimate!r}")
-    variance = estimate * (1 - estimate)
-    n_star = float(n) if se <= 0 or variance <= 0 else min(float(n), variance / se**2)
-    low, high = _wilson_arrays(np.float64(estimate), np.float64(n_star), z)
+    low, high = wilson_batch(np.float64(estimate), np.float64(se), n, alpha)
     return (float(low), float(high))
 
 
-def _wilson_arrays(p: np.ndarray, n_star: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+def wilson_batch(p: np.ndarray, se: np.ndarray, n, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`wilson_interval` elementwise over arrays (no validation)."""
+    z = _z(alpha)
+    variance = p * (1 - p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_star = np.where((se > 0) & (variance > 0), np.minimum(n, variance / se**2), n)
     z2 = z * z
     centre = (p + z2 / (2 * n_star)) / (1 + z2 / n_star)
     half = z / (1 + z2 / n_star) * np.sqrt(p * (1 - p) / n_star + z2 / (4 * n_star**2))
@@ -326,24 +330,44 @@ def ppi_lambda_batch(y, yhat, yhat_unlabeled, w=None, w_unlabeled=None) -> np.nd
     return np.clip(lam, 0.0, 1.0)
 
 
-def ppi_mean_batch(y, yhat, yhat_unlabeled, lam, w=None, w_unlabeled=None) -> dict[str, np.ndarray]:
+def _set_variance(values: np.ndarray, weights: np.ndarray, linearised: bool) -> np.ndarray:
+    # ppi-python: the population variance of w·x. Linearised: of w·(x − x̄_w), the Hájek mean's
+    # influence values (the same when the weights are equal).
+    if not linearised:
+        return (weights * values).var(-1)
+    centred = values - (weights * values).mean(-1, keepdims=True)
+    return ((weights * centred) ** 2).mean(-1)
+
+
+def ppi_mean_batch(
+    y, yhat, yhat_unlabeled, lam, w=None, w_unlabeled=None, variance: str = "ppi-python"
+) -> dict[str, np.ndarray]:
     """PPI estimate and SE at a given λ over the last axis, as ppi-python's ppi_mean_ci computes them.
 
     ``θ̂ = mean(w_u λ ŷ_u) + mean(w (y − λ ŷ))``, ``se² = var(w_u λ ŷ_u)/N + var(w (y − λ ŷ))/n``
-    with population variances (divisor N, n) and weights normalised to mean 1 in each set.
+    with population variances (divisor N, n) and weights normalised to mean 1 in each set;
+    ``variance="linearised"`` centres each term on its weighted mean first (see :func:`ppi_mean`).
     ``lam`` broadcasts against the leading axes; λ = 0 is the classical estimate on the audit.
     """
+    linearised = _variance_mode(variance)
     y, yhat, yhat_unlabeled = (np.asarray(a, dtype=np.float64) for a in (y, yhat, yhat_unlabeled))
     lam = np.asarray(lam, dtype=np.float64)[..., None]
     w = _normalised(w, y)
-    rectifier = w * (y - lam * yhat)
-    variance = rectifier.var(-1) / y.shape[-1]
-    estimate = rectifier.mean(-1)
+    rectifier = y - lam * yhat
+    estimate = (w * rectifier).mean(-1)
+    var = _set_variance(rectifier, w, linearised) / y.shape[-1]
     if yhat_unlabeled.shape[-1]:
-        imputed = _normalised(w_unlabeled, yhat_unlabeled) * lam * yhat_unlabeled
-        estimate = estimate + imputed.mean(-1)
-        variance = variance + imputed.var(-1) / yhat_unlabeled.shape[-1]
-    return {"estimate": estimate, "se": np.sqrt(variance)}
+        wu = _normalised(w_unlabeled, yhat_unlabeled)
+        imputed = lam * yhat_unlabeled
+        estimate = estimate + (wu * imputed).mean(-1)
+        var = var + _set_variance(imputed, wu, linearised) / yhat_unlabeled.shape[-1]
+    return {"estimate": estimate, "se": np.sqrt(var)}
+
+
+def _variance_mode(variance: str) -> bool:
+    if variance not in VARIANCES:
+        raise ValueError(f"variance: must be one of {', '.join(VARIANCES)}, not {variance!r}")
+    return variance == "linearised"
 
 
 def _effective_n(n: int, se_classical: float, se_ppi: float) -> float | None:
@@ -379,43 +403,55 @@ def ppi_mean(
     *,
     w=None,
     w_unlabeled=None,
+    variance: str = "linearised",
 ) -> dict:
-    """Prediction-powered mean (prevalence) with ppi-python's interval, beside the classical one.
+    """Prediction-powered mean (prevalence) through ppi-python, beside the classical interval.
 
     ``y``: human labels on the audit; ``yhat``: the LLM's labels (or scores) on the same units;
     ``yhat_unlabeled``: the LLM's labels on the sample's other units (disjoint from the audit).
-    ``w`` / ``w_unlabeled``: sampling weights 1/π_i (ppi-python normalises each set to mean 1:
-    a Hájek-type mean; its variance is that of ``w_i·x_i``, a with-replacement approximation).
     ``power_tuning=False`` is PPI (λ = 1); True is PPI++ with λ as ``ppi_mean_ci(lam=None)``
-    computes it (see :func:`ppi_lambda_batch`). Estimate and interval come from
-    ``ppi_py.ppi_mean_pointestimate`` / ``ppi_mean_ci`` at that λ; the classical interval is
-    ``ppi_py.classical_mean_ci`` on the audit alone. Returns ``{"estimate", "ci", "lam", "se",
-    "n", "N_unlabeled", "classical": {"estimate", "se", "ci"}, "n_eff"}``; ``se`` is the
-    interval's half-width / z; ``n_eff = n · var_classical / var_ppi`` (None when var_ppi = 0).
-    Raises ValueError on empty or unequal inputs, fewer than two human labels, non-positive
-    weights, alpha outside (0, 1).
+    computes it (see :func:`ppi_lambda_batch`). The estimate is
+    ``ppi_py.ppi_mean_pointestimate`` at that λ.
+
+    ``w`` / ``w_unlabeled``: sampling weights 1/π_i. ppi-python normalises each set to mean 1
+    (a Hájek-type mean) and takes the variance of ``w_i·x_i``, which leaves out the centring of
+    the Hájek linearisation; under a score-weighted design that interval undercovers (0.68 at
+    20 % prevalence, tests/stats/test_prevalence_coverage.py). ``variance="linearised"`` (the
+    default) uses the variance of ``w_i·(x_i − x̄_w)`` instead; ``variance="ppi-python"`` is
+    ``ppi_py.ppi_mean_ci`` / ``classical_mean_ci`` exactly. Without weights, or with equal
+    ones, the two are the same and the interval is ppi-python's.
+
+    Intervals are Wald. Returns ``{"estimate", "ci", "lam", "se", "n", "N_unlabeled",
+    "classical": {"estimate", "se", "ci"}, "n_eff"}``; classical is λ = 0, the human labels
+    alone; ``n_eff = n · var_classical / var_ppi`` (None when var_ppi = 0). Raises ValueError on
+    empty or unequal inputs, fewer than two human labels, non-positive weights, an unknown
+    variance, alpha outside (0, 1).
     """
     z = _z(alpha)
+    linearised = _variance_mode(variance)
     y, yhat, yhat_unlabeled, w, w_unlabeled = _ppi_inputs(y, yhat, yhat_unlabeled, w, w_unlabeled)
     lam = float(ppi_lambda_batch(y, yhat, yhat_unlabeled, w, w_unlabeled)) if power_tuning else 1.0
     ppi_py = _ppi_py()
     options = {"lam": lam, "w": w, "w_unlabeled": w_unlabeled}
     estimate = float(np.ravel(ppi_py.ppi_mean_pointestimate(y, yhat, yhat_unlabeled, **options))[0])
-    low, high = (float(np.ravel(bound)[0]) for bound in ppi_py.ppi_mean_ci(y, yhat, yhat_unlabeled, alpha, **options))
-    classical_low, classical_high = (float(np.ravel(b)[0]) for b in ppi_py.classical_mean_ci(y, w=w, alpha=alpha))
-    se, classical_se = (high - low) / (2 * z), (classical_high - classical_low) / (2 * z)
+    classical_estimate = float(ppi_mean_batch(y, yhat, yhat_unlabeled, 0.0, w, w_unlabeled)["estimate"])
+    if linearised and (w is not None or w_unlabeled is not None):
+        se = float(ppi_mean_batch(y, yhat, yhat_unlabeled, lam, w, w_unlabeled, variance)["se"])
+        classical_se = float(ppi_mean_batch(y, yhat, yhat_unlabeled, 0.0, w, w_unlabeled, variance)["se"])
+        ci, classical_ci = _wald(estimate, se, z), _wald(classical_estimate, classical_se, z)
+    else:
+        bounds = ppi_py.ppi_mean_ci(y, yhat, yhat_unlabeled, alpha, **options)
+        ci = tuple(float(np.ravel(bound)[0]) for bound in bounds)
+        classical_ci = tuple(float(np.ravel(bound)[0]) for bound in ppi_py.classical_mean_ci(y, w=w, alpha=alpha))
+        se, classical_se = (ci[1] - ci[0]) / (2 * z), (classical_ci[1] - classical_ci[0]) / (2 * z)
     return {
         "estimate": estimate,
-        "ci": (low, high),
+        "ci": ci,
         "lam": lam,
         "se": se,
         "n": int(y.size),
         "N_unlabeled": int(yhat_unlabeled.size),
-        "classical": {
-            "estimate": (classical_low + classical_high) / 2,
-            "se": classical_se,
-            "ci": (classical_low, classical_high),
-        },
+        "classical": {"estimate": classical_estimate, "se": classical_se, "ci": classical_ci},
         "n_eff": _effective_n(y.size, classical_se, se),
     }
 

@@ -196,7 +196,7 @@ def test_ppi_mean_matches_ppi_python(seed, weighted):
     w = rng.uniform(1, 20, y.size) if weighted else None
     w_unlabeled = rng.uniform(1, 20, unlabeled.size) if weighted else None
     for power_tuning, lam in ((False, 1), (True, None)):
-        result = ppi_mean(y, yhat, unlabeled, 0.1, power_tuning, w=w, w_unlabeled=w_unlabeled)
+        result = ppi_mean(y, yhat, unlabeled, 0.1, power_tuning, w=w, w_unlabeled=w_unlabeled, variance="ppi-python")
         options = {"lam": lam, "w": w, "w_unlabeled": w_unlabeled}
         low, high = ppi_py.ppi_mean_ci(y, yhat, unlabeled, alpha=0.1, **options)
         point = ppi_py.ppi_mean_pointestimate(y, yhat, unlabeled, **options)
@@ -208,11 +208,48 @@ def test_ppi_mean_matches_ppi_python(seed, weighted):
         # The vectorised kernel the coverage test uses is the same computation.
         kernel = ppi_mean_batch(
             y[None], yhat[None], unlabeled[None], result["lam"], None if w is None else w[None],
-            None if w_unlabeled is None else w_unlabeled[None],
+            None if w_unlabeled is None else w_unlabeled[None], variance="ppi-python",
         )  # fmt: skip
         assert kernel["estimate"][0] == pytest.approx(result["estimate"], rel=1e-12)
         assert kernel["se"][0] == pytest.approx(result["se"], rel=1e-9)
         assert result["n_eff"] == pytest.approx(y.size * result["classical"]["se"] ** 2 / result["se"] ** 2)
+
+
+def _linearised_reference(x, w):
+    """Variance of the Hájek mean Σ w x / Σ w by linearisation, written out: (1/n) mean((w̃ (x − x̄_w))²)."""
+    n = len(x)
+    w_tilde = [wi * n / sum(w) for wi in w]
+    mean = sum(wi * xi for wi, xi in zip(w_tilde, x, strict=True)) / n
+    return sum((wi * (xi - mean)) ** 2 for wi, xi in zip(w_tilde, x, strict=True)) / n / n
+
+
+@pytest.mark.parametrize("power_tuning", [False, True])
+def test_ppi_mean_weighted_default_is_the_linearised_variance(power_tuning):
+    y, yhat, unlabeled, rng = _audit(8)
+    w, w_unlabeled = rng.uniform(1, 20, y.size), rng.uniform(1, 20, unlabeled.size)
+    result = ppi_mean(y, yhat, unlabeled, 0.05, power_tuning, w=w, w_unlabeled=w_unlabeled)
+    reference = ppi_mean(y, yhat, unlabeled, 0.05, power_tuning, w=w, w_unlabeled=w_unlabeled, variance="ppi-python")
+    lam = result["lam"]
+    assert lam == reference["lam"]
+    assert result["estimate"] == pytest.approx(reference["estimate"], rel=1e-12)
+    expected = _linearised_reference(list(y - lam * yhat), list(w)) + _linearised_reference(
+        list(lam * unlabeled), list(w_unlabeled)
+    )
+    assert result["se"] == pytest.approx(math.sqrt(expected), rel=1e-9)
+    assert result["ci"] == pytest.approx(
+        (result["estimate"] - Z95 * result["se"], result["estimate"] + Z95 * result["se"])
+    )
+    classical = math.sqrt(_linearised_reference(list(y), list(w)))
+    assert result["classical"]["se"] == pytest.approx(classical, rel=1e-9)
+    assert result["classical"]["estimate"] == pytest.approx(np.sum(w * y) / np.sum(w))
+    # Equal weights: the linearised variance is ppi-python's.
+    equal = ppi_mean(
+        y, yhat, unlabeled, 0.05, power_tuning, w=np.full(y.size, 3.0), w_unlabeled=np.full(unlabeled.size, 3.0)
+    )
+    plain = ppi_py.ppi_mean_ci(y, yhat, unlabeled, alpha=0.05, lam=None if power_tuning else 1)
+    assert equal["ci"] == pytest.approx((plain[0][0], plain[1][0]), rel=1e-12)
+    with pytest.raises(ValueError, match="variance: must be one of"):
+        ppi_mean(y, yhat, unlabeled, variance="exact")
 
 
 def test_ppi_plus_plus_is_at_least_as_precise_and_beats_classical_with_a_good_llm():
