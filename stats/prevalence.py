@@ -17,7 +17,9 @@ variance sum (n counts only units with π_i < 1).
 Model-assisted, prediction-powered inference (PPI; Angelopoulos et al. 2023, PPI++ 2023):
 LLM labels ``yhat`` on the audited units and ``yhat_unlabeled`` on the sample's other units
 (disjoint from the audit, as ppi-python assumes), human labels ``y`` on the audit, a simple
-random subsample of the sample. :func:`ppi_mean` goes through ppi-python; :func:`stratified_ppi_mean`
+random subsample of the sample. :func:`ppi_mean` goes through ppi-python (estimate, λ; the interval
+too unless the weights vary, where ppi-python's variance of ``w·x`` undercovers and the Hájek
+linearisation is the default, see :func:`ppi_mean`); :func:`stratified_ppi_mean`
 is stratified PPI (Fisch et al. 2024, "Stratified Prediction-Powered Inference for Hybrid Language
 Model Evaluation"): PPI++ within each stratum with its own λ_h, combined with the stratum weights.
 
@@ -29,6 +31,12 @@ Confidence intervals, all at level 1 − ``alpha``:
   effective sample size ``n* = p(1 − p)/se²`` (at most the number of labelled units; the number of
   labelled units when se = 0). Prefer it for rare prevalence: the Wald interval collapses to a point
   when no violation is in the sample and undercovers when few are.
+
+Coverage (tests/stats/test_prevalence_coverage.py, benchmarks/prevalence_coverage.py): with
+audits of 2,000 human labels at 0.5 %, 1,000 at 2 %, 500 at 20 %, the Wilson intervals and PPI
+(λ = 1) hold 93 % in every design; Wald design-based intervals need about ten expected violations
+per audited stratum; PPI++ (tuned λ) undercovers at rare prevalence (0.89-0.93) and is claimed at
+20 % in a uniform sample only.
 
 Effective sample size of PPI: ``n_eff = n · var_classical / var_ppi``, the number of human labels the
 classical human-only estimator (λ = 0, same audit) would need to be as precise as PPI.
