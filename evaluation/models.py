@@ -229,3 +229,53 @@ class SignalScoreImport(ImportJob):
 
     def __str__(self) -> str:
         return f"score import #{self.pk} {self.version_id} ← {self.path}"
+
+
+class EvaluationQuerySet(models.QuerySet):
+    """Evaluations are write-once: created by ``evaluation_create``, never changed or deleted."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise ImmutableObject("Evaluations are immutable and cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ImmutableObject("Evaluations are immutable and cannot be deleted.")
+
+    def bulk_update(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> int:
+        raise ImmutableObject("Evaluations are immutable and cannot be changed.")
+
+
+class Evaluation(models.Model):
+    """A signal version measured against a frozen golden-set version, stored so that it can be
+    reproduced and cited: the inputs (versions, the golden set's digest, the options, the scores
+    used up to ``max_score_id``), the code version, and the results ``document`` (see
+    ``evaluation.metrics``). Immutable once stored (``save``/``delete``, the QuerySet, the admin
+    and database triggers, migration 0004)."""
+
+    signal_version = models.ForeignKey(SignalVersion, on_delete=models.PROTECT, related_name="evaluations")
+    golden_set_version = models.ForeignKey("goldsets.GoldenSetVersion", on_delete=models.PROTECT, related_name="+")
+    golden_set_digest = models.CharField(max_length=64)
+    options = models.JSONField(help_text="threshold | target_precision | max_fpr, slice_by, violating_labels, "
+                                         "bootstrap resamples and seed")
+    code_version = models.JSONField(help_text="touchstone's package version and git commit (or why none)")
+    score_count = models.PositiveIntegerField(help_text="The version's scores used: those with id <= max_score_id.")
+    max_score_id = models.BigIntegerField(null=True, blank=True)
+    document = models.JSONField(help_text="The results (see evaluation.metrics).")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EvaluationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"evaluation #{self.pk}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and type(self).objects.filter(pk=self.pk).exists():
+            raise ImmutableObject(f"Evaluation #{self.pk} is immutable and cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ImmutableObject(f"Evaluation #{self.pk} is immutable and cannot be deleted.")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
-from evaluation.models import Signal, SignalScore, SignalScoreImport, SignalVersion
+from evaluation.models import Evaluation, Signal, SignalScore, SignalScoreImport, SignalVersion
+from runs.models import Judgement
 from touchstone.errors import NotFound
 
 
@@ -59,3 +60,58 @@ def signal_version_summary(*, version: SignalVersion) -> dict[str, Any]:
 def signal_score_import_list(*, version: SignalVersion, limit: int = 20) -> list[SignalScoreImport]:
     return list(SignalScoreImport.objects.filter(version=version).select_related("started_by")
                 .order_by("-started_at", "-pk")[:limit])
+
+
+def signal_version_score_extent(*, version: SignalVersion) -> tuple[int, int | None]:
+    """(number of scores, largest score id) of ``version`` now. Scores are append-only, so the
+    scores with id <= that largest id are exactly the ones an evaluation started now uses."""
+    row = SignalScore.objects.filter(version=version).aggregate(n=Count("id"), top=Max("id"))
+    return row["n"], row["top"]
+
+
+def signal_version_scores_upto(*, version: SignalVersion,
+                               max_score_id: int | None) -> dict[int, tuple[float | None, str]]:
+    """{item id: (score, label)} of the version's scores with id <= ``max_score_id``, streamed."""
+    if max_score_id is None:
+        return {}
+    rows = (SignalScore.objects.filter(version=version, id__lte=max_score_id).order_by()
+            .values_list("item_id", "score", "label").iterator(chunk_size=10_000))
+    return {item_id: (score, label) for item_id, score, label in rows}
+
+
+def labeling_run_item_notes(*, run_id: int, item_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """What the voters of a labeling run said about these items: {item id: {"rule_ids": sorted
+    union of the voters' violated rule ids, "votes": [{"voter", "label", "confidence",
+    "rationale"}]}} (a signal version made from a run reads its rationale here)."""
+    notes: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(item_ids), 5_000):
+        rows = (Judgement.objects.filter(run_id=run_id, item_id__in=item_ids[start:start + 5_000])
+                .order_by("item_id", "voter__position")
+                .values_list("item_id", "voter__position", "voter__model", "label", "confidence", "rationale",
+                             "violated_rule_ids"))
+        for item_id, position, model, label, confidence, rationale, rules in rows:
+            entry = notes.setdefault(item_id, {"rule_ids": set(), "votes": []})
+            entry["rule_ids"].update(str(rule) for rule in (rules or []))
+            entry["votes"].append({"voter": f"#{position} {model}", "label": label, "confidence": confidence,
+                                   "rationale": rationale})
+    for entry in notes.values():
+        entry["rule_ids"] = sorted(entry["rule_ids"])
+    return notes
+
+
+def evaluation_list(*, signal_version: SignalVersion | None = None) -> QuerySet[Evaluation]:
+    """Evaluations, newest first, with their versions (one query), without the document."""
+    evaluations = Evaluation.objects.select_related(
+        "signal_version__signal", "golden_set_version__golden_set", "created_by").defer("document")
+    if signal_version is not None:
+        evaluations = evaluations.filter(signal_version=signal_version)
+    return evaluations.order_by("-created_at", "-pk")
+
+
+def evaluation_get(*, evaluation_id: int) -> Evaluation:
+    """One evaluation with its document. Raises NotFound."""
+    evaluation = (Evaluation.objects.select_related("signal_version__signal", "golden_set_version__golden_set",
+                                                    "created_by").filter(pk=evaluation_id).first())
+    if evaluation is None:
+        raise NotFound(f"No evaluation {evaluation_id}.")
+    return evaluation

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
@@ -131,3 +132,33 @@ def goldset_freezes_building(*, golden_set: GoldenSet) -> QuerySet[GoldenSetVers
     """Freeze requests of ``golden_set`` still building, oldest first (a stale one lost its process)."""
     return (GoldenSetVersion.objects.filter(golden_set=golden_set, status=GoldenSetVersionStatus.BUILDING)
             .select_related("created_by").order_by("created_at"))
+
+
+class GoldRow(NamedTuple):
+    """One frozen gold item as an evaluation reads it."""
+
+    item_id: int
+    source: str
+    external_id: str
+    gold_label: str
+    metadata: dict
+    rule_ids: tuple[str, ...]  # the union of the human labels' ``rule_ids``, when the frozen labels carry them
+    labels: list | None  # the frozen human labels (only with ``details``)
+    llm: dict | None  # the LLM run's decision and votes (only with ``details``)
+
+
+def goldset_version_gold_rows(*, version: GoldenSetVersion, item_ids: Iterable[int] | None = None,
+                              details: bool = False) -> Iterator[GoldRow]:
+    """The gold items of ``version`` in position order, streamed in chunks (bounded memory).
+    ``item_ids`` narrows them; ``details`` adds the human labels and the LLM decision (for the
+    few examples an evaluation shows)."""
+    items = GoldenItem.objects.filter(version=version)
+    if item_ids is not None:
+        items = items.filter(item_id__in=list(item_ids))
+    columns = ["item_id", "source", "external_id", "gold_label", "metadata", "labels", *(["llm"] if details else [])]
+    for row in items.order_by("position").values_list(*columns).iterator(chunk_size=5_000):
+        labels = row[5] or []
+        rule_ids = tuple(sorted({str(rule) for label in labels if isinstance(label, dict)
+                                 for rule in (label.get("rule_ids") or [])}))
+        yield GoldRow(row[0], row[1], row[2], row[3], row[4] or {}, rule_ids, labels if details else None,
+                      row[6] if details else None)
