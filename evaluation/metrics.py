@@ -432,5 +432,31 @@ def error_groups(*, refs: Sequence[Hashable], truth: np.ndarray, predicted: np.n
     return out
 
 
-__all__ = ["Inputs", "Options", "bootstrap_confusion", "error_groups", "evaluation_document", "finite",
-           "json_safe", "slice_keys", "threshold_json"]
+def headline(document: dict) -> list[tuple[str, dict]]:
+    """The headline metrics of a stored document, in the order the CLI and the page show them:
+    (name, estimate with ``value``, ``ci_low``, ``ci_high``, ``reason``)."""
+    binary, positive = document["binary"], document["positive"]
+    rows = [(f"{positive}: {name}", binary[key]) for name, key in
+            (("precision", "precision"), ("recall", "recall"), ("F1", "f1"), ("FPR", "fpr"))]
+    scores = document.get("scores")
+    if scores:
+        rows += [("AUPRC", scores["average_precision"]), ("ROC AUC", scores["roc_auc"]),
+                 (f"recall at FPR <= {scores['recall_at_fpr']['max_fpr']:g}", scores["recall_at_fpr"]),
+                 (f"threshold for precision >= {scores['threshold_at_precision']['target_precision']:g}",
+                  scores["threshold_at_precision"])]
+    rows.append(("Cohen's kappa (signal vs gold)", document["cohen_kappa"]))
+    return rows
+
+
+def estimate_text(e: dict | None, digits: int = 3) -> str:
+    """``0.812 [0.771, 0.850]``, ``undefined (reason)`` or ``0.812 (no CI: reason)``."""
+    if not e or e.get("value") is None:
+        return f"undefined ({(e or {}).get('reason') or 'no data'})"
+    text = f"{e['value']:.{digits}f}"
+    if e.get("ci_low") is None:
+        return f"{text} (no CI: {e.get('ci_reason') or 'undefined'})"
+    return f"{text} [{e['ci_low']:.{digits}f}, {e['ci_high']:.{digits}f}]"
+
+
+__all__ = ["Inputs", "Options", "bootstrap_confusion", "error_groups", "estimate_text", "evaluation_document",
+           "finite", "headline", "json_safe", "slice_keys", "threshold_json"]
