@@ -71,3 +71,13 @@ def test_labeler_ids_on_the_queues_page_only_with_view_labeler(client, django_us
     client.force_login(ops)
     html = client.get("/queues/").content.decode()
     assert "ann-flagged" not in html
+
+
+def test_labeling_ops_see_review_queues_tasks_and_hidden_gold_in_the_admin(client, django_user_model) -> None:
+    ops = django_user_model.objects.create_user(username="ops", password="pw", is_staff=True)
+    ops.groups.add(Group.objects.get(name="labeling ops"))
+    client.force_login(ops)
+    for model in ("reviewqueue", "reviewtask", "hiddengolditem"):
+        assert client.get(f"/admin/review/{model}/").status_code == 200, model
+    index = client.get("/admin/").content.decode()
+    assert "/admin/review/reviewqueue/" in index and "/admin/review/hiddengolditem/" in index
