@@ -99,12 +99,20 @@ def labeling_run_item_notes(*, run_id: int, item_ids: list[int]) -> dict[int, di
     return notes
 
 
-def evaluation_list(*, signal_version: SignalVersion | None = None) -> QuerySet[Evaluation]:
-    """Evaluations, newest first, with their versions (one query), without the document."""
+def evaluation_list(*, signal_version: SignalVersion | None = None, signal_name: str | None = None,
+                    signal_number: int | None = None, golden_set_name: str | None = None) -> QuerySet[Evaluation]:
+    """Evaluations, newest first, with their versions (one query), without the document;
+    narrowed to a signal version, a signal (and version number) or a golden set by name."""
     evaluations = Evaluation.objects.select_related(
         "signal_version__signal", "golden_set_version__golden_set", "created_by").defer("document")
     if signal_version is not None:
         evaluations = evaluations.filter(signal_version=signal_version)
+    if signal_name:
+        evaluations = evaluations.filter(signal_version__signal__name=signal_name)
+    if signal_number is not None:
+        evaluations = evaluations.filter(signal_version__number=signal_number)
+    if golden_set_name:
+        evaluations = evaluations.filter(golden_set_version__golden_set__name=golden_set_name)
     return evaluations.order_by("-created_at", "-pk")
 
 

@@ -100,3 +100,73 @@ class ScorePageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = ScoreSerializer(many=True)
+
+
+# --- evaluations -------------------------------------------------------------------------------
+
+_UNIT = {"min_value": 0, "max_value": 1, "required": False, "allow_null": True, "default": None}
+
+
+class EvaluationCreateSerializer(serializers.Serializer):
+    """What to evaluate, and how. At most one of ``threshold``, ``target_precision`` and ``max_fpr``."""
+
+    signal = serializers.SlugField(max_length=100, help_text="the signal's name")
+    version = serializers.IntegerField(min_value=1, help_text="the signal version's number")
+    golden_set = serializers.SlugField(max_length=100, help_text="the golden set's name")
+    golden_set_version = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
+                                                  help_text="default: the newest frozen version")
+    threshold = serializers.FloatField(**_UNIT, help_text="positive when score >= threshold (default 0.5)")
+    target_precision = serializers.FloatField(**_UNIT, help_text="choose the threshold with the largest recall at "
+                                                                 "precision >= this")
+    max_fpr = serializers.FloatField(**_UNIT, help_text="choose the threshold with the largest recall at FPR <= this")
+    slice_by = serializers.CharField(max_length=100, required=False, allow_blank=True, default="",
+                                     help_text="an item metadata key")
+    violating_labels = serializers.ListField(child=serializers.CharField(max_length=63), min_length=1,
+                                             required=False, allow_null=True, default=None,
+                                             help_text="default: the labels marked as violations")
+    n_resamples = serializers.IntegerField(min_value=1, max_value=10_000, default=1000)
+    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
+
+    def validate(self, attrs: dict) -> dict:
+        given = [name for name in ("threshold", "target_precision", "max_fpr") if attrs.get(name) is not None]
+        if len(given) > 1:
+            raise serializers.ValidationError({given[1]: [f"give at most one of threshold, target_precision and "
+                                                          f"max_fpr (got {', '.join(given)})"]})
+        return attrs
+
+
+class EvaluationListQuerySerializer(serializers.Serializer):
+    signal = serializers.SlugField(max_length=100, required=False, help_text="only this signal's evaluations")
+    version = serializers.IntegerField(min_value=1, required=False, help_text="with `signal`: only this version")
+    golden_set = serializers.SlugField(max_length=100, required=False, help_text="only on this golden set")
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=100, help_text="newest first; default 100")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("version") is not None and not attrs.get("signal"):
+            raise serializers.ValidationError({"version": ["needs `signal`"]})
+        return attrs
+
+
+class EvaluationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    signal = serializers.CharField(source="signal_version.signal.name")
+    signal_version = serializers.IntegerField(source="signal_version.number")
+    golden_set = serializers.CharField(source="golden_set_version.golden_set.name")
+    golden_set_version = serializers.IntegerField(source="golden_set_version.number")
+    golden_set_digest = serializers.CharField()
+    options = serializers.DictField(help_text="threshold | target_precision | max_fpr, slice_by, violating_labels, "
+                                              "bootstrap")
+    code_version = serializers.DictField(help_text="touchstone's version and git commit (or why none)")
+    score_count = serializers.IntegerField(help_text="the signal version's scores used (id <= max_score_id)")
+    max_score_id = serializers.IntegerField(allow_null=True)
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    page = serializers.SerializerMethodField(help_text="the evaluation's page")
+
+    def get_page(self, evaluation: object) -> str:
+        return f"/evaluations/{evaluation.pk}/"  # type: ignore[attr-defined]
+
+
+class EvaluationDetailSerializer(EvaluationSerializer):
+    document = serializers.DictField(help_text="the results: coverage, binary, per_label, confusion_matrix, "
+                                               "cohen_kappa, scores, calibration, slices, errors (see the README)")

@@ -9,4 +9,6 @@ urlpatterns = [
          name="api-signal-version"),
     path("signals/<slug:name>/versions/<int:number>/scores/", views.SignalScoresApi.as_view(),
          name="api-signal-scores"),
+    path("evaluations/", views.EvaluationListApi.as_view(), name="api-evaluations"),
+    path("evaluations/<int:evaluation_id>/", views.EvaluationDetailApi.as_view(), name="api-evaluation"),
 ]

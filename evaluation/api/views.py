@@ -1,6 +1,8 @@
 """Signals REST API: thin views over selectors and services. Reads need the view permissions
 (pipelines have them); adding scores needs a write-scoped token (or a session) of a user with
-``evaluation.add_signalscore`` (labeling ops)."""
+``evaluation.add_signalscore`` (labeling ops). Evaluations: pipelines read them
+(``evaluation.view_evaluation``); creating one needs a write-scoped token of a user with
+``evaluation.add_evaluation`` (labeling ops)."""
 
 from __future__ import annotations
 
@@ -15,9 +17,17 @@ from rest_framework.views import APIView
 
 from evaluation.api import serializers as out
 from evaluation.models import SignalScore
-from evaluation.selectors import signal_get, signal_list, signal_version_get, signal_version_list
-from evaluation.services import API_MAX_ROWS, signal_scores_add
+from evaluation.selectors import (
+    evaluation_get,
+    evaluation_list,
+    signal_get,
+    signal_list,
+    signal_version_get,
+    signal_version_list,
+)
+from evaluation.services import API_MAX_ROWS, EvaluationOptions, evaluation_create, signal_scores_add
 from goldsets.api.serializers import ErrorSerializer  # one Error component in the schema
+from goldsets.selectors import goldset_version_get
 from touchstone.errors import NotFound
 from touchstone.roles import permission_require
 
@@ -117,3 +127,60 @@ class SignalScoresApi(SignalApi):
         body.is_valid(raise_exception=True)
         job = signal_scores_add(version=version, rows=body.validated_data["rows"], acting_user=request.user)
         return Response(out.ScoreBatchResultSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+# --- evaluations -------------------------------------------------------------------------------
+
+
+class EvaluationApi(APIView):
+    throttle_scope = "api"
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        permission_require(request.user, "evaluation.view_evaluation", to="read evaluations")
+
+
+class EvaluationListApi(EvaluationApi):
+    @extend_schema(parameters=[out.EvaluationListQuerySerializer],
+                   responses=_responses({200: out.EvaluationSerializer(many=True)}, 400),
+                   summary="Evaluations, newest first (without their documents)", operation_id="evaluations_list")
+    def get(self, request: Request) -> Response:
+        query = out.EvaluationListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        evaluations = evaluation_list(signal_name=q.get("signal"), signal_number=q.get("version"),
+                                      golden_set_name=q.get("golden_set"))[:q["limit"]]
+        return Response(out.EvaluationSerializer(evaluations, many=True).data)
+
+    @extend_schema(
+        request=out.EvaluationCreateSerializer,
+        responses=_responses({201: out.EvaluationDetailSerializer}, 400, 404),
+        summary="Evaluate a signal version on a golden-set version (write scope)", operation_id="evaluation_create",
+        description="Computes and stores an immutable evaluation (labeling ops: `evaluation.add_evaluation`). "
+                    "400 names the bad field: `{field: [reason]}` for the body's shape, `{code, message, extra: "
+                    "{field}}` for what only the evaluation can check (a threshold for a label signal, an "
+                    "unknown violating label, no scored item).")
+    def post(self, request: Request) -> Response:
+        body = out.EvaluationCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        b = body.validated_data
+        permission_require(request.user, "evaluation.add_evaluation", to="evaluate signals")
+        evaluation = evaluation_create(
+            signal_version=signal_version_get(name=b["signal"], number=b["version"]),
+            golden_set_version=goldset_version_get(name=b["golden_set"], number=b["golden_set_version"]),
+            options=EvaluationOptions(threshold=b["threshold"], target_precision=b["target_precision"],
+                                      max_fpr=b["max_fpr"], slice_by=b["slice_by"],
+                                      violating_labels=tuple(b["violating_labels"]) if b["violating_labels"] else None,
+                                      n_resamples=b["n_resamples"], seed=b["seed"]),
+            acting_user=request.user)
+        return Response(out.EvaluationDetailSerializer(evaluation_get(evaluation_id=evaluation.pk)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class EvaluationDetailApi(EvaluationApi):
+    @extend_schema(parameters=[OpenApiParameter("evaluation_id", {"type": "integer", "minimum": 1},
+                                                OpenApiParameter.PATH, description="the evaluation's id")],
+                   responses=_responses({200: out.EvaluationDetailSerializer}, 404),
+                   summary="An evaluation with its results document", operation_id="evaluation_retrieve")
+    def get(self, request: Request, evaluation_id: int) -> Response:
+        return Response(out.EvaluationDetailSerializer(evaluation_get(evaluation_id=evaluation_id)).data)
