@@ -9,8 +9,12 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
-from evaluation.models import SIGNAL_FIXED_FIELDS, Signal, SignalScore, SignalScoreImport, SignalVersion
+from evaluation.models import SIGNAL_FIXED_FIELDS, Evaluation, Signal, SignalScore, SignalScoreImport, SignalVersion
+from evaluation.selectors import evaluation_list
 from touchstone.admin import ReadOnlyAdmin
 
 
@@ -35,7 +39,17 @@ class SignalAdmin(admin.ModelAdmin):
     inlines = [SignalVersionInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return (*SIGNAL_FIXED_FIELDS, "created_by", "created_at")
+        return (*SIGNAL_FIXED_FIELDS, "created_by", "created_at", "evaluations")
+
+    @admin.display(description="Evaluations (newest 20)")
+    def evaluations(self, obj: Signal) -> str:
+        rows = list(evaluation_list(signal_name=obj.name)[:20]) if obj.pk else []
+        if not rows:
+            return "none yet: manage.py evaluate NAME@V --golden-set GOLDEN_SET"
+        line = '<a class="evaluation-link" href="{}">evaluation {}</a>: {} on {}, {}'
+        return format_html_join(mark_safe("<br>"), line,
+                                ((reverse("evaluation-detail", args=[e.pk]), e.pk, e.signal_version,
+                                  e.golden_set_version, e.created_at.strftime("%Y-%m-%d %H:%M")) for e in rows))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # `manage.py signal create` (audited)
@@ -91,3 +105,21 @@ class SignalScoreImportAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]
+
+
+@admin.register(Evaluation)
+class EvaluationAdmin(ReadOnlyAdmin):
+    """Evaluations are immutable: shown here with a link to their page, made by `manage.py evaluate`."""
+
+    list_display = ("__str__", "signal_version", "golden_set_version", "score_count", "created_by", "created_at",
+                    "page")
+    list_select_related = ("signal_version__signal", "golden_set_version__golden_set", "created_by")
+    list_filter = ("signal_version__signal",)
+    exclude = ("document",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields if f.name != "document"] + ["page"]
+
+    @admin.display(description="page")
+    def page(self, obj: Evaluation) -> str:
+        return format_html('<a href="{}">open the evaluation page</a>', reverse("evaluation-detail", args=[obj.pk]))

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("runs.urls")),
     path("", include("review.urls")),
     path("", include("goldsets.urls")),
+    path("", include("evaluation.urls")),
     path("api/v1/", include("goldsets.api.urls")),
     path("api/v1/", include("evaluation.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,0 +1,134 @@
+"""Server-side SVG charts of the evaluation page (pure: numbers in, SVG strings out; no CDN).
+The headline intervals reuse :func:`goldsets.charts.interval_chart`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from xml.sax.saxutils import escape, quoteattr
+
+from goldsets.charts import BRAND, FONT
+
+ACCENT = "#c2410c"  # the chosen threshold
+GRID = "#e5e7eb"
+
+
+def _svg(width: int, height: int, label: str, body: str) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label={quoteattr(label)} '
+            f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">{body}</svg>')
+
+
+def confusion_heatmap(labels: Sequence[str], counts: Sequence[Sequence[int]], *, cell: int = 56) -> str:
+    """Rows gold, columns signal; each cell's shade is its share of its gold row (so rare labels
+    read as well as common ones), with the count written in it."""
+    margin_left, margin_top = 150, 120
+    q = len(labels)
+    width, height = margin_left + q * cell + 10, margin_top + q * cell + 46
+    parts = [f'<text x="{margin_left + q * cell / 2:.0f}" y="14" text-anchor="middle" {FONT} font-weight="600">'
+             f"signal →</text>",
+             f'<text transform="translate(14,{margin_top + q * cell / 2:.0f}) rotate(-90)" text-anchor="middle" '
+             f'{FONT} font-weight="600">gold →</text>']
+    for i, label in enumerate(labels):
+        parts.append(f'<text x="{margin_left - 6}" y="{margin_top + i * cell + cell * 0.58:.1f}" text-anchor="end" '
+                     f"{FONT}>{escape(label)}</text>")
+        parts.append(f'<text transform="translate({margin_left + i * cell + cell * 0.55:.1f},{margin_top - 6}) '
+                     f'rotate(-40)" {FONT}>{escape(label)}</text>')
+    for i, row in enumerate(counts):
+        total = sum(row) or 1
+        for j, value in enumerate(row):
+            share = value / total
+            fill = (f"rgb({int(255 - 217 * share)},{int(255 - 180 * share)},{int(255 - 162 * share)})" if i == j
+                    else f"rgb(255,{int(255 - 150 * share)},{int(255 - 160 * share)})")
+            ink = "#fff" if share > 0.55 else "#111"
+            x, y = margin_left + j * cell, margin_top + i * cell
+            parts.append(f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{fill}">'
+                         f"<title>gold {escape(labels[i])}, signal {escape(labels[j])}: {value} "
+                         f"({100 * share:.1f}% of the gold row)</title></rect>"
+                         f'<text x="{x + (cell - 2) / 2}" y="{y + cell * 0.58:.1f}" text-anchor="middle" '
+                         f'font-size="12" font-family="system-ui, sans-serif" fill="{ink}">{value}</text>')
+    muted = f'{FONT} fill="#6b7280"'
+    parts.append(f'<text x="10" y="{height - 24}" {muted}>shade: share of the gold row</text>'
+                 f'<text x="10" y="{height - 8}" {muted}>blue diagonal = agreement, red = confusion</text>')
+    return _svg(max(width, 300), height, "confusion matrix", "".join(parts))
+
+
+def curve_chart(xs: Sequence[float], ys: Sequence[float], *, x_label: str, y_label: str, title: str,
+                marker: tuple[float | None, float | None] | None = None, marker_label: str = "",
+                diagonal: bool = False, size: int = 320) -> str:
+    """A curve on [0, 1] × [0, 1] (PR or ROC) with the chosen threshold's point marked."""
+    pad_left, pad_bottom, pad_top, pad_right = 46, 40, 24, 14
+    plot = size - pad_left - pad_right
+    height = pad_top + plot + pad_bottom
+
+    def px(x: float) -> float:
+        return pad_left + plot * x
+
+    def py(y: float) -> float:
+        return pad_top + plot * (1 - y)
+
+    parts = [f'<text x="{pad_left}" y="14" {FONT} font-weight="600">{escape(title)}</text>']
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line x1="{px(tick):.1f}" x2="{px(tick):.1f}" y1="{pad_top}" y2="{pad_top + plot}" '
+                     f'stroke="{GRID}"/><line x1="{pad_left}" x2="{pad_left + plot}" y1="{py(tick):.1f}" '
+                     f'y2="{py(tick):.1f}" stroke="{GRID}"/>'
+                     f'<text x="{px(tick):.1f}" y="{pad_top + plot + 14}" text-anchor="middle" font-size="10" '
+                     f'font-family="system-ui, sans-serif">{tick:g}</text>'
+                     f'<text x="{pad_left - 4}" y="{py(tick) + 3:.1f}" text-anchor="end" font-size="10" '
+                     f'font-family="system-ui, sans-serif">{tick:g}</text>')
+    parts.append(f'<text x="{pad_left + plot / 2:.0f}" y="{height - 6}" text-anchor="middle" {FONT}>'
+                 f"{escape(x_label)}</text>"
+                 f'<text transform="translate(12,{pad_top + plot / 2:.0f}) rotate(-90)" text-anchor="middle" {FONT}>'
+                 f"{escape(y_label)}</text>")
+    if diagonal:
+        parts.append(f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(1)}" y2="{py(1)}" stroke="#9ca3af" '
+                     'stroke-dasharray="4 4"/>')
+    points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys, strict=True)
+                      if x is not None and y is not None)
+    parts.append(f'<polyline points="{points}" fill="none" stroke="{BRAND}" stroke-width="2"/>')
+    if marker is not None and marker[0] is not None and marker[1] is not None:
+        mx, my = px(marker[0]), py(marker[1])
+        parts.append(f'<circle class="chosen" cx="{mx:.1f}" cy="{my:.1f}" r="6" fill="{ACCENT}" stroke="#fff" '
+                     f'stroke-width="2"><title>{escape(marker_label)}</title></circle>'
+                     f'<text x="{min(mx + 9, size - 80):.1f}" y="{max(my - 8, pad_top + 10):.1f}" font-size="11" '
+                     f'font-family="system-ui, sans-serif" fill="{ACCENT}">{escape(marker_label)}</text>')
+    return _svg(size, height, title, "".join(parts))
+
+
+def reliability_chart(bins: Sequence[Mapping], *, size: int = 320, title: str = "Reliability diagram") -> str:
+    """Observed rate against mean predicted probability per bin (equal-width bins), bars
+    showing each bin's share of the items, and the diagonal of perfect calibration."""
+    pad_left, pad_bottom, pad_top, pad_right = 46, 40, 24, 14
+    plot = size - pad_left - pad_right
+    height = pad_top + plot + pad_bottom
+    total = sum(b["count"] for b in bins) or 1
+
+    def px(x: float) -> float:
+        return pad_left + plot * x
+
+    def py(y: float) -> float:
+        return pad_top + plot * (1 - y)
+
+    parts = [f'<text x="{pad_left}" y="14" {FONT} font-weight="600">{escape(title)}</text>']
+    for tick in (0.0, 0.5, 1.0):
+        parts.append(f'<text x="{px(tick):.1f}" y="{pad_top + plot + 14}" text-anchor="middle" font-size="10" '
+                     f'font-family="system-ui, sans-serif">{tick:g}</text>'
+                     f'<text x="{pad_left - 4}" y="{py(tick) + 3:.1f}" text-anchor="end" font-size="10" '
+                     f'font-family="system-ui, sans-serif">{tick:g}</text>')
+    parts.append(f'<rect x="{pad_left}" y="{pad_top}" width="{plot}" height="{plot}" fill="none" stroke="{GRID}"/>')
+    for b in bins:
+        share = b["count"] / total
+        bar = plot * (b["high"] - b["low"]) - 2
+        parts.append(f'<rect x="{px(b["low"]) + 1:.1f}" y="{py(share):.1f}" width="{bar:.1f}" '
+                     f'height="{plot * share:.1f}" fill="#dbeafe"><title>{b["count"]} items</title></rect>')
+    parts.append(f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(1)}" y2="{py(1)}" stroke="#9ca3af" stroke-dasharray="4 4"/>')
+    filled = [b for b in bins if b["count"]]
+    points = " ".join(f"{px(b['mean_probability']):.1f},{py(b['observed_rate']):.1f}" for b in filled)
+    parts.append(f'<polyline points="{points}" fill="none" stroke="{BRAND}" stroke-width="2"/>')
+    for b in filled:
+        parts.append(f'<circle cx="{px(b["mean_probability"]):.1f}" cy="{py(b["observed_rate"]):.1f}" r="4" '
+                     f'fill="{BRAND}"><title>{b["low"]:.2f}–{b["high"]:.2f}: mean {b["mean_probability"]:.3f}, '
+                     f'observed {b["observed_rate"]:.3f}, {b["count"]} items</title></circle>')
+    parts.append(f'<text x="{pad_left + plot / 2:.0f}" y="{height - 6}" text-anchor="middle" {FONT}>'
+                 "mean predicted probability</text>"
+                 f'<text transform="translate(12,{pad_top + plot / 2:.0f}) rotate(-90)" text-anchor="middle" {FONT}>'
+                 "observed rate</text>")
+    return _svg(size, height, title, "".join(parts))

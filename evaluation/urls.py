@@ -1,0 +1,7 @@
+from django.urls import path
+
+from evaluation import views
+
+urlpatterns = [
+    path("evaluations/<int:evaluation_id>/", views.evaluation_detail, name="evaluation-detail"),
+]
