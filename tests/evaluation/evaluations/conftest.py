@@ -12,17 +12,19 @@ TAXONOMY = ["not_harassment", "insult", "hate_harassment", "sexual_harassment", 
 VIOLATING = set(TAXONOMY[1:])
 
 
-def frozen_goldset(policy_version, rows, *, name="gs"):
-    """rows: (external_id, gold_label, metadata, labels, llm). Returns the frozen version."""
+def frozen_goldset(policy_version, rows, *, name="gs", source="g"):
+    """rows: (external_id, gold_label, metadata, labels, llm). Items of ``source`` that do not
+    exist yet are made. Returns the frozen version."""
     golden_set = GoldenSet.objects.create(name=name, policy=policy_version.policy)
     version = GoldenSetVersion.objects.create(golden_set=golden_set, policy_version=policy_version)
+    existing = set(ContentItem.objects.filter(source=source).values_list("external_id", flat=True))
     ContentItem.objects.bulk_create(
-        ContentItem(source="g", external_id=ext, parts={"text": ext}, target_part="text",
+        ContentItem(source=source, external_id=ext, parts={"text": ext}, target_part="text",
                     content_sha256=f"{abs(hash((name, ext))):064x}"[:64], metadata=meta)
-        for ext, _, meta, _, _ in rows)
-    ids = dict(ContentItem.objects.filter(source="g").values_list("external_id", "pk"))
+        for ext, _, meta, _, _ in rows if ext not in existing)
+    ids = dict(ContentItem.objects.filter(source=source).values_list("external_id", "pk"))
     GoldenItem.objects.bulk_create(
-        GoldenItem(version=version, position=i, item_id=ids[ext], source="g", external_id=ext,
+        GoldenItem(version=version, position=i, item_id=ids[ext], source=source, external_id=ext,
                    content_sha256="0" * 64, parts={"text": ext}, metadata=meta, gold_label=gold,
                    decided_by="majority", labels=labels, llm=llm, lineage={}, export_head="{")
         for i, (ext, gold, meta, labels, llm) in enumerate(rows))
