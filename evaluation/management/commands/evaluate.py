@@ -66,7 +66,8 @@ class Command(BaseCommand):
         lines = [f"evaluation {evaluation.pk}: {version} on {golden} (digest {evaluation.golden_set_digest[:12]})",
                  f"coverage: {coverage['scored']} of {coverage['gold_items']} gold items scored, "
                  f"{coverage['unscored']} without a score"
-                 + (f" ({', '.join(coverage['unscored_items'][:5])}…)" if coverage["unscored"] else ""),
+                 + (f" ({', '.join(coverage['unscored_items'][:5])}{'…' if coverage['unscored'] > 5 else ''})"
+                    if coverage["unscored"] else ""),
                  "threshold: " + ("+inf (flags nothing)" if threshold["flags_nothing"] else
                                   "n/a" if threshold["value"] is None else f"{threshold['value']:g}")
                  + f" ({threshold['chosen_by']})"]
@@ -74,4 +75,5 @@ class Command(BaseCommand):
         lines.append("95 % CIs: Wilson for precision, recall and FPR; percentile bootstrap "
                      f"({evaluation.options['bootstrap']['resamples']} resamples, seed "
                      f"{evaluation.options['bootstrap']['seed']}) for the rest")
+        lines.append(f"page: /evaluations/{evaluation.pk}/ · API: /api/v1/evaluations/{evaluation.pk}/")
         self.stdout.write("\n".join(lines))

@@ -40,6 +40,7 @@ def test_ops_evaluate_and_see_headline_metrics_with_cis(scored, ops):
     f1 = evaluation.document["binary"]["f1"]
     assert f"violating: F1: {f1['value']:.3f} [{f1['ci_low']:.3f}, {f1['ci_high']:.3f}]" in out
     assert "ROC AUC: " in out and "Cohen's kappa" in out
+    assert out.rstrip().endswith(f"page: /evaluations/{evaluation.pk}/ · API: /api/v1/evaluations/{evaluation.pk}/")
 
 
 def test_json_prints_the_stored_document(scored, ops):
