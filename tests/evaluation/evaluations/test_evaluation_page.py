@@ -52,3 +52,12 @@ def test_the_signal_admin_page_links_to_its_evaluations(client, evaluation, ops)
     client.force_login(ops)
     html = client.get(f"/admin/evaluation/signal/{evaluation.signal_version.signal.pk}/change/").content.decode()
     assert f'href="/evaluations/{evaluation.pk}/"' in html
+
+
+def test_the_admin_shows_evaluations_read_only_with_a_link_to_the_page(client, evaluation, ops):
+    client.force_login(ops)
+    listed = client.get("/admin/evaluation/evaluation/")
+    assert listed.status_code == 200 and f'href="/evaluations/{evaluation.pk}/"' in listed.content.decode()
+    shown = client.get(f"/admin/evaluation/evaluation/{evaluation.pk}/change/")
+    assert shown.status_code == 200 and b'name="_save"' not in shown.content
+    assert client.post(f"/admin/evaluation/evaluation/{evaluation.pk}/delete/").status_code == 403
