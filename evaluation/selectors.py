@@ -123,3 +123,12 @@ def evaluation_get(*, evaluation_id: int) -> Evaluation:
     if evaluation is None:
         raise NotFound(f"No evaluation {evaluation_id}.")
     return evaluation
+
+
+def signal_version_simulated_voters(version: SignalVersion) -> list[str]:
+    """The simulator voters behind a version made from a labeling run ("model@endpoint"), so pages
+    can say the signal's output is simulated; empty for every other version."""
+    if version.labeling_run_id is None:
+        return []
+    return [f"{model}@{endpoint}" for model, endpoint in version.labeling_run.voters.filter(
+        endpoint__is_simulator=True).order_by("position").values_list("model", "endpoint__name")]

@@ -10,7 +10,7 @@ from django.utils.safestring import mark_safe
 
 from evaluation import charts
 from evaluation.metrics import estimate_text, headline
-from evaluation.selectors import evaluation_get
+from evaluation.selectors import evaluation_get, signal_version_simulated_voters
 from goldsets.charts import interval_chart
 from touchstone.roles import page_permission_required
 
@@ -49,5 +49,6 @@ def evaluation_detail(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         svgs["reliability_svg"] = charts.reliability_chart(doc["calibration"]["reliability"])
     return render(request, "evaluation/evaluation_detail.html", {
         "evaluation": evaluation, "doc": doc, "version": evaluation.signal_version,
+        "simulated_voters": signal_version_simulated_voters(evaluation.signal_version),
         "headline": [(name, e, estimate_text(e)) for name, e in rows],
         **{name: mark_safe(svg) for name, svg in svgs.items()}})  # our own SVG, labels escaped

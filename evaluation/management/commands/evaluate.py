@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evaluation.metrics import estimate_text, headline
-from evaluation.selectors import signal_version_get_by_ref
+from evaluation.selectors import signal_version_get_by_ref, signal_version_simulated_voters
 from evaluation.services import EvaluationInvalid, EvaluationOptions, evaluation_create
 from goldsets.selectors import goldset_version_get
 from touchstone.cli import acting_user, add_user_argument, application_errors_as_command_errors
@@ -71,6 +71,10 @@ class Command(BaseCommand):
                  "threshold: " + ("+inf (flags nothing)" if threshold["flags_nothing"] else
                                   "n/a" if threshold["value"] is None else f"{threshold['value']:g}")
                  + f" ({threshold['chosen_by']})"]
+        simulated = signal_version_simulated_voters(version)
+        if simulated:
+            lines.append(f"[SIMULATED VOTERS] the signal's labels come from the bundled simulator "
+                         f"({', '.join(simulated)}), not a real model")
         lines += [f"  {name}: {estimate_text(e)}" for name, e in headline(doc)]
         lines.append("95 % CIs: Wilson for precision, recall and FPR; percentile bootstrap "
                      f"({evaluation.options['bootstrap']['resamples']} resamples, seed "

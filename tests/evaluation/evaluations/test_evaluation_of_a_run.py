@@ -77,3 +77,20 @@ def test_errors_show_the_voters_rationale_and_rule_ids(run_version, ops):
     assert example["llm"]["label"] == "insult"
     assert [v["rationale"] for v in example["rationale"]] == ["calls the user an idiot"] * 3
     assert doc["calibration"]["event"] == "the signal's label is the gold label"
+
+
+def test_a_signal_from_simulated_voters_is_labelled_simulated_on_the_page_and_the_cli(run_version, ops, client):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    version, goldset, _, _ = run_version
+    evaluation = evaluation_create(signal_version=version, golden_set_version=goldset,
+                                   options=EvaluationOptions(n_resamples=20), acting_user=ops)
+    client.force_login(ops)
+    html = client.get(f"/evaluations/{evaluation.pk}/").content.decode()
+    assert "SIMULATED VOTERS" in html and "sim-a@sim" in html
+    out = StringIO()
+    call_command("evaluate", f"{version.signal.name}@{version.number}", "--golden-set",
+                 f"{goldset.golden_set.name}@{goldset.number}", "--resamples", "20", "--user", ops.username, stdout=out)
+    assert "[SIMULATED VOTERS]" in out.getvalue() and "sim-a@sim, sim-b@sim, sim-c@sim" in out.getvalue()
