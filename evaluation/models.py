@@ -279,3 +279,57 @@ class Evaluation(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ImmutableObject(f"Evaluation #{self.pk} is immutable and cannot be deleted.")
+
+
+class ComparisonQuerySet(models.QuerySet):
+    """Comparisons are write-once: created by ``comparison_create``, never changed or deleted."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise ImmutableObject("Comparisons are immutable and cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ImmutableObject("Comparisons are immutable and cannot be deleted.")
+
+    def bulk_update(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> int:
+        raise ImmutableObject("Comparisons are immutable and cannot be changed.")
+
+
+class Comparison(models.Model):
+    """Two signal versions (A, the old; B, the new) measured on the same items of a frozen
+    golden-set version, paired, stored so that it can be reproduced and cited: the inputs
+    (versions, the golden set's digest, the options, each version's scores used up to its
+    ``max_score_id``), the code version and the results ``document`` (see
+    ``evaluation.comparison``). Immutable once stored (``save``/``delete``, the QuerySet, the
+    admin and database triggers, migration 0006)."""
+
+    signal_version_a = models.ForeignKey(SignalVersion, on_delete=models.PROTECT, related_name="comparisons_as_a")
+    signal_version_b = models.ForeignKey(SignalVersion, on_delete=models.PROTECT, related_name="comparisons_as_b")
+    golden_set_version = models.ForeignKey("goldsets.GoldenSetVersion", on_delete=models.PROTECT, related_name="+")
+    golden_set_digest = models.CharField(max_length=64)
+    options = models.JSONField(help_text="threshold | target_precision | max_fpr, slice_by, bootstrap resamples "
+                                         "and seed")
+    code_version = models.JSONField(help_text="touchstone's package version and git commit (or why none)")
+    score_count_a = models.PositiveIntegerField(help_text="A's scores used: those with id <= max_score_id_a.")
+    max_score_id_a = models.BigIntegerField(null=True, blank=True)
+    score_count_b = models.PositiveIntegerField(help_text="B's scores used: those with id <= max_score_id_b.")
+    max_score_id_b = models.BigIntegerField(null=True, blank=True)
+    document = models.JSONField(help_text="The results (see evaluation.comparison).")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ComparisonQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"comparison #{self.pk}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and type(self).objects.filter(pk=self.pk).exists():
+            raise ImmutableObject(f"Comparison #{self.pk} is immutable and cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ImmutableObject(f"Comparison #{self.pk} is immutable and cannot be deleted.")

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Count, Max, Q, QuerySet
 
-from evaluation.models import Evaluation, Signal, SignalScore, SignalScoreImport, SignalVersion
+from evaluation.models import Comparison, Evaluation, Signal, SignalScore, SignalScoreImport, SignalVersion
 from runs.models import Judgement
 from touchstone.errors import NotFound
 
@@ -132,3 +132,27 @@ def signal_version_simulated_voters(version: SignalVersion) -> list[str]:
         return []
     return [f"{model}@{endpoint}" for model, endpoint in version.labeling_run.voters.filter(
         endpoint__is_simulator=True).order_by("position").values_list("model", "endpoint__name")]
+
+
+def comparison_list(*, signal_name: str | None = None, golden_set_name: str | None = None) -> QuerySet[Comparison]:
+    """Comparisons, newest first, with their versions (one query), without the document;
+    narrowed to those with a signal (as A or B) or a golden set, by name."""
+    comparisons = Comparison.objects.select_related(
+        "signal_version_a__signal", "signal_version_b__signal", "golden_set_version__golden_set",
+        "created_by").defer("document")
+    if signal_name:
+        comparisons = comparisons.filter(Q(signal_version_a__signal__name=signal_name)
+                                         | Q(signal_version_b__signal__name=signal_name))
+    if golden_set_name:
+        comparisons = comparisons.filter(golden_set_version__golden_set__name=golden_set_name)
+    return comparisons.order_by("-created_at", "-pk")
+
+
+def comparison_get(*, comparison_id: int) -> Comparison:
+    """One comparison with its document. Raises NotFound."""
+    comparison = (Comparison.objects.select_related(
+        "signal_version_a__signal", "signal_version_b__signal", "golden_set_version__golden_set", "created_by")
+        .filter(pk=comparison_id).first())
+    if comparison is None:
+        raise NotFound(f"No comparison {comparison_id}.")
+    return comparison
