@@ -170,3 +170,73 @@ class EvaluationSerializer(serializers.Serializer):
 class EvaluationDetailSerializer(EvaluationSerializer):
     document = serializers.DictField(help_text="the results: coverage, binary, per_label, confusion_matrix, "
                                                "cohen_kappa, scores, calibration, slices, errors (see the README)")
+
+
+# --- comparisons -------------------------------------------------------------------------------
+
+
+class ComparisonCreateSerializer(serializers.Serializer):
+    """Which two versions to compare (B − A) on which golden-set version, and how. At most one of
+    ``threshold``, ``target_precision`` and ``max_fpr`` (the threshold rule, applied to each
+    score signal on its own)."""
+
+    signal_a = serializers.SlugField(max_length=100, help_text="A's signal (the old version)")
+    version_a = serializers.IntegerField(min_value=1, help_text="A's version number")
+    signal_b = serializers.SlugField(max_length=100, required=False, default=None, allow_null=True,
+                                     help_text="B's signal (the new version); default: A's signal")
+    version_b = serializers.IntegerField(min_value=1, help_text="B's version number")
+    golden_set = serializers.SlugField(max_length=100, help_text="the golden set's name")
+    golden_set_version = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
+                                                  help_text="default: the newest frozen version")
+    threshold = serializers.FloatField(**_UNIT, help_text="positive when score >= threshold (default 0.5)")
+    target_precision = serializers.FloatField(**_UNIT, help_text="each score signal at the threshold with the "
+                                                                 "largest recall at precision >= this")
+    max_fpr = serializers.FloatField(**_UNIT, help_text="each score signal at the threshold with the largest recall "
+                                                        "at FPR <= this; also Δrecall@FPR's bound (default 0.01)")
+    slice_by = serializers.CharField(max_length=100, required=False, allow_blank=True, default="",
+                                     help_text="an item metadata key")
+    n_resamples = serializers.IntegerField(min_value=1, max_value=10_000, default=1000)
+    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
+
+    def validate(self, attrs: dict) -> dict:
+        given = [name for name in ("threshold", "target_precision", "max_fpr") if attrs.get(name) is not None]
+        if len(given) > 1:
+            raise serializers.ValidationError({given[1]: [f"give at most one of threshold, target_precision and "
+                                                          f"max_fpr (got {', '.join(given)})"]})
+        attrs["signal_b"] = attrs.get("signal_b") or attrs["signal_a"]
+        return attrs
+
+
+class ComparisonListQuerySerializer(serializers.Serializer):
+    signal = serializers.SlugField(max_length=100, required=False,
+                                   help_text="only comparisons with this signal (as A or B)")
+    golden_set = serializers.SlugField(max_length=100, required=False, help_text="only on this golden set")
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=100, help_text="newest first; default 100")
+
+
+class ComparisonSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    signal_a = serializers.CharField(source="signal_version_a.signal.name")
+    version_a = serializers.IntegerField(source="signal_version_a.number")
+    signal_b = serializers.CharField(source="signal_version_b.signal.name")
+    version_b = serializers.IntegerField(source="signal_version_b.number")
+    golden_set = serializers.CharField(source="golden_set_version.golden_set.name")
+    golden_set_version = serializers.IntegerField(source="golden_set_version.number")
+    golden_set_digest = serializers.CharField()
+    options = serializers.DictField(help_text="threshold | target_precision | max_fpr, slice_by, bootstrap")
+    code_version = serializers.DictField(help_text="touchstone's version and git commit (or why none)")
+    score_count_a = serializers.IntegerField(help_text="A's scores used (id <= max_score_id_a)")
+    max_score_id_a = serializers.IntegerField(allow_null=True)
+    score_count_b = serializers.IntegerField(help_text="B's scores used (id <= max_score_id_b)")
+    max_score_id_b = serializers.IntegerField(allow_null=True)
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    page = serializers.SerializerMethodField(help_text="the comparison's page")
+
+    def get_page(self, comparison: object) -> str:
+        return f"/comparisons/{comparison.pk}/"  # type: ignore[attr-defined]
+
+
+class ComparisonDetailSerializer(ComparisonSerializer):
+    document = serializers.DictField(help_text="the results, B − A: coverage, thresholds, mcnemar, binary, "
+                                               "per_label, slices, flips (see the README)")

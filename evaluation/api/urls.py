@@ -11,4 +11,6 @@ urlpatterns = [
          name="api-signal-scores"),
     path("evaluations/", views.EvaluationListApi.as_view(), name="api-evaluations"),
     path("evaluations/<int:evaluation_id>/", views.EvaluationDetailApi.as_view(), name="api-evaluation"),
+    path("comparisons/", views.ComparisonListApi.as_view(), name="api-comparisons"),
+    path("comparisons/<int:comparison_id>/", views.ComparisonDetailApi.as_view(), name="api-comparison"),
 ]

@@ -2,7 +2,7 @@
 (pipelines have them); adding scores needs a write-scoped token (or a session) of a user with
 ``evaluation.add_signalscore`` (labeling ops). Evaluations: pipelines read them
 (``evaluation.view_evaluation``); creating one needs a write-scoped token of a user with
-``evaluation.add_evaluation`` (labeling ops)."""
+``evaluation.add_evaluation`` (labeling ops). Comparisons use the evaluations' permissions."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from rest_framework.views import APIView
 from evaluation.api import serializers as out
 from evaluation.models import SignalScore
 from evaluation.selectors import (
+    comparison_get,
+    comparison_list,
     evaluation_get,
     evaluation_list,
     signal_get,
@@ -25,7 +27,14 @@ from evaluation.selectors import (
     signal_version_get,
     signal_version_list,
 )
-from evaluation.services import API_MAX_ROWS, EvaluationOptions, evaluation_create, signal_scores_add
+from evaluation.services import (
+    API_MAX_ROWS,
+    ComparisonOptions,
+    EvaluationOptions,
+    comparison_create,
+    evaluation_create,
+    signal_scores_add,
+)
 from goldsets.api.serializers import ErrorSerializer  # one Error component in the schema
 from goldsets.selectors import goldset_version_get
 from touchstone.errors import NotFound
@@ -184,3 +193,53 @@ class EvaluationDetailApi(EvaluationApi):
                    summary="An evaluation with its results document", operation_id="evaluation_retrieve")
     def get(self, request: Request, evaluation_id: int) -> Response:
         return Response(out.EvaluationDetailSerializer(evaluation_get(evaluation_id=evaluation_id)).data)
+
+
+# --- comparisons -------------------------------------------------------------------------------
+
+
+class ComparisonListApi(EvaluationApi):
+    @extend_schema(parameters=[out.ComparisonListQuerySerializer],
+                   responses=_responses({200: out.ComparisonSerializer(many=True)}, 400),
+                   summary="Comparisons, newest first (without their documents)", operation_id="comparisons_list")
+    def get(self, request: Request) -> Response:
+        query = out.ComparisonListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        comparisons = comparison_list(signal_name=q.get("signal"), golden_set_name=q.get("golden_set"))[:q["limit"]]
+        return Response(out.ComparisonSerializer(comparisons, many=True).data)
+
+    @extend_schema(
+        request=out.ComparisonCreateSerializer,
+        responses=_responses({201: out.ComparisonDetailSerializer}, 400, 404),
+        summary="Compare two signal versions on a golden-set version, paired (write scope)",
+        operation_id="comparison_create",
+        description="Computes and stores an immutable comparison, B − A, on the gold items both versions scored "
+                    "(labeling ops: `evaluation.add_evaluation`). 400 names the bad field: `{field: [reason]}` "
+                    "for the body's shape, `{code, message, extra: {field}}` for what only the comparison can "
+                    "check (a threshold for two label signals, versions answering different questions, no item "
+                    "scored by both). 404: an unknown signal version or golden set.")
+    def post(self, request: Request) -> Response:
+        body = out.ComparisonCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        b = body.validated_data
+        permission_require(request.user, "evaluation.add_evaluation", to="compare signals")
+        comparison = comparison_create(
+            signal_version_a=signal_version_get(name=b["signal_a"], number=b["version_a"]),
+            signal_version_b=signal_version_get(name=b["signal_b"], number=b["version_b"]),
+            golden_set_version=goldset_version_get(name=b["golden_set"], number=b["golden_set_version"]),
+            options=ComparisonOptions(threshold=b["threshold"], target_precision=b["target_precision"],
+                                      max_fpr=b["max_fpr"], slice_by=b["slice_by"], n_resamples=b["n_resamples"],
+                                      seed=b["seed"]),
+            acting_user=request.user)
+        return Response(out.ComparisonDetailSerializer(comparison_get(comparison_id=comparison.pk)).data,
+                        status=status.HTTP_201_CREATED)
+
+
+class ComparisonDetailApi(EvaluationApi):
+    @extend_schema(parameters=[OpenApiParameter("comparison_id", {"type": "integer", "minimum": 1},
+                                                OpenApiParameter.PATH, description="the comparison's id")],
+                   responses=_responses({200: out.ComparisonDetailSerializer}, 404),
+                   summary="A comparison with its results document", operation_id="comparison_retrieve")
+    def get(self, request: Request, comparison_id: int) -> Response:
+        return Response(out.ComparisonDetailSerializer(comparison_get(comparison_id=comparison_id)).data)
