@@ -13,7 +13,15 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from evaluation.models import SIGNAL_FIXED_FIELDS, Evaluation, Signal, SignalScore, SignalScoreImport, SignalVersion
+from evaluation.models import (
+    SIGNAL_FIXED_FIELDS,
+    Comparison,
+    Evaluation,
+    Signal,
+    SignalScore,
+    SignalScoreImport,
+    SignalVersion,
+)
 from evaluation.selectors import evaluation_list
 from touchstone.admin import ReadOnlyAdmin
 
@@ -123,3 +131,28 @@ class EvaluationAdmin(ReadOnlyAdmin):
     @admin.display(description="page")
     def page(self, obj: Evaluation) -> str:
         return format_html('<a href="{}">open the evaluation page</a>', reverse("evaluation-detail", args=[obj.pk]))
+
+
+@admin.register(Comparison)
+class ComparisonAdmin(ReadOnlyAdmin):
+    """Comparisons are immutable: shown here with a link to their page, made by `manage.py compare`."""
+
+    list_display = ("__str__", "signal_version_a", "signal_version_b", "golden_set_version", "created_by",
+                    "created_at", "page")
+    list_select_related = ("signal_version_a__signal", "signal_version_b__signal", "golden_set_version__golden_set",
+                           "created_by")
+    exclude = ("document",)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Comparisons share the evaluations' permissions (touchstone.roles has no comparison row).
+        return request.user.has_perm("evaluation.view_evaluation")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in self.model._meta.fields if f.name != "document"] + ["page"]
+
+    @admin.display(description="page")
+    def page(self, obj: Comparison) -> str:
+        return format_html('<a href="{}">open the comparison page</a>', reverse("comparison-detail", args=[obj.pk]))

@@ -132,3 +132,36 @@ def reliability_chart(bins: Sequence[Mapping], *, size: int = 320, title: str = 
                  f'<text transform="translate(12,{pad_top + plot / 2:.0f}) rotate(-90)" text-anchor="middle" {FONT}>'
                  "observed rate</text>")
     return _svg(size, height, title, "".join(parts))
+
+
+def delta_chart(rows: Sequence[tuple[str, Mapping | None]], *, width: int = 560) -> str:
+    """Differences B − A with their 95 % CIs on a symmetric axis around 0 (wide enough for every
+    interval, at least ±0.1); the 0 line marks "no change". Rows: (name, {"delta", "ci_low",
+    "ci_high", "reason"}); an undefined delta is written as such."""
+    label_width, step = 170, 28
+    height = step * len(rows) + 30
+    span = width - label_width - 30
+    reach = max([0.1] + [abs(v) for _, d in rows if d for v in (d.get("delta"), d.get("ci_low"), d.get("ci_high"))
+                         if v is not None])
+    bound = min(1.0, -(-reach * 10 // 1) / 10)  # up to the next 0.1
+
+    def x(value: float) -> float:
+        return label_width + span * (min(max(value, -bound), bound) + bound) / (2 * bound)
+
+    parts = []
+    for tick in (-bound, -bound / 2, 0.0, bound / 2, bound):
+        colour = "#9ca3af" if tick == 0 else GRID
+        parts.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="4" y2="{height - 22}" stroke="{colour}"/>'
+                     f'<text x="{x(tick):.1f}" y="{height - 8}" text-anchor="middle" {FONT}>{tick:+.2f}</text>')
+    for i, (name, d) in enumerate(rows):
+        y = 14 + i * step
+        parts.append(f'<text x="{label_width - 8}" y="{y + 4}" text-anchor="end" {FONT}>{escape(name)}</text>')
+        if not d or d.get("delta") is None:
+            parts.append(f'<text x="{label_width}" y="{y + 4}" {FONT} fill="#6b7280">undefined</text>')
+            continue
+        if d.get("ci_low") is not None:
+            parts.append(f'<line class="ci" x1="{x(d["ci_low"]):.1f}" x2="{x(d["ci_high"]):.1f}" y1="{y}" y2="{y}" '
+                         f'stroke="{BRAND}" stroke-width="3"/>')
+        parts.append(f'<circle class="delta" cx="{x(d["delta"]):.1f}" cy="{y}" r="5" fill="{BRAND}">'
+                     f"<title>{escape(name)}: {d['delta']:+.3f}</title></circle>")
+    return _svg(width, height, "differences B minus A with 95% intervals", "".join(parts))

@@ -63,6 +63,7 @@ class Paired:
     a: Side
     b: Side
     slices: list[str] | None = None
+    item_ids: list[int] | None = None  # for links from the flipped items
 
 
 def _binary_scores(side: Side, truth: np.ndarray, positive_labels: frozenset[str],
@@ -159,7 +160,8 @@ def comparison_document(paired: Paired, options: Options, *, flips_shown: int = 
     def flip_rows(positions: np.ndarray) -> dict[str, Any]:
         shown = positions[:flips_shown].tolist()
         return {"count": int(positions.size), "shown": len(shown),
-                "items": [{"ref": paired.refs[i], "gold": paired.gold[i],
+                "items": [{"ref": paired.refs[i], "item_id": paired.item_ids[i] if paired.item_ids else None,
+                           "gold": paired.gold[i],
                            "a": _said(paired.a, i, predicted_a), "b": _said(paired.b, i, predicted_b)}
                           for i in shown]}
 
@@ -209,4 +211,22 @@ def delta_text(d: dict | None, digits: int = 3) -> str:
     return f"{text} (A {d['a']:.{digits}f} → B {d['b']:.{digits}f})"
 
 
-__all__ = ["FLIPS_SHOWN", "Paired", "Side", "comparison_document", "delta_rows", "delta_text"]
+def p_text(p: float | None) -> str:
+    """A p-value for people: ``0.0123``, ``< 0.0001`` or ``—``."""
+    if p is None:
+        return "—"
+    return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def delta_cell(d: dict | None, digits: int = 3) -> dict[str, Any]:
+    """A table cell: ``{"text": "+0.031 [-0.004, +0.066]" or "undefined", "reason", "ab": "A 0.712 → B
+    0.743"}``."""
+    if not d or d.get("delta") is None:
+        return {"text": "undefined", "reason": (d or {}).get("reason") or "no data", "ab": ""}
+    text = f"{d['delta']:+.{digits}f}"
+    if d.get("ci_low") is not None:
+        text += f" [{d['ci_low']:+.{digits}f}, {d['ci_high']:+.{digits}f}]"
+    return {"text": text, "reason": d.get("ci_reason") or "", "ab": f"A {d['a']:.{digits}f} → B {d['b']:.{digits}f}"}
+
+
+__all__ = ["FLIPS_SHOWN", "delta_cell", "p_text", "Paired", "Side", "comparison_document", "delta_rows", "delta_text"]

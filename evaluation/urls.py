@@ -4,4 +4,5 @@ from evaluation import views
 
 urlpatterns = [
     path("evaluations/<int:evaluation_id>/", views.evaluation_detail, name="evaluation-detail"),
+    path("comparisons/<int:comparison_id>/", views.comparison_detail, name="comparison-detail"),
 ]

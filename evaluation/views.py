@@ -1,6 +1,8 @@
 """The evaluation page (staff with ``evaluation.view_evaluation``): headline metrics with CIs,
 confusion matrix, PR and ROC curves with the chosen threshold, reliability diagram, slices and
-errors by rule with examples. Charts are SVG drawn here (evaluation.charts), no CDN."""
+errors by rule with examples. The comparison page (the same permission): the deltas B − A with
+CIs, McNemar, per label and per slice, and the flipped items. Charts are SVG drawn here
+(evaluation.charts), no CDN."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
 from evaluation import charts
+from evaluation.comparison import delta_cell, delta_rows, delta_text, p_text
 from evaluation.metrics import estimate_text, headline
-from evaluation.selectors import evaluation_get, signal_version_simulated_voters
+from evaluation.selectors import comparison_get, evaluation_get, signal_version_simulated_voters
 from goldsets.charts import interval_chart
 from touchstone.roles import page_permission_required
 
@@ -52,3 +55,22 @@ def evaluation_detail(request: HttpRequest, evaluation_id: int) -> HttpResponse:
         "simulated_voters": signal_version_simulated_voters(evaluation.signal_version),
         "headline": [(name, e, estimate_text(e)) for name, e in rows],
         **{name: mark_safe(svg) for name, svg in svgs.items()}})  # our own SVG, labels escaped
+
+
+@page_permission_required("evaluation.view_evaluation", to="view comparisons")
+def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
+    comparison = comparison_get(comparison_id=comparison_id)
+    doc = comparison.document
+    rows = delta_rows(doc)
+    a, b = comparison.signal_version_a, comparison.signal_version_b
+    return render(request, "evaluation/comparison_detail.html", {
+        "comparison": comparison, "doc": doc, "a": a, "b": b,
+        "simulated": {"A": signal_version_simulated_voters(a), "B": signal_version_simulated_voters(b)},
+        "p_value": p_text(doc["mcnemar"]["p_value"]),
+        "deltas": [(name, d, delta_text(d), delta_cell(d)) for name, d in rows],
+        "delta_svg": mark_safe(charts.delta_chart([(name.split(": ", 1)[1], d) for name, d in rows])),  # our SVG
+        "per_label": [(row, [delta_cell(row[m]) for m in ("precision", "recall", "f1")])
+                      for row in doc.get("per_label") or []],
+        "slices": [(row, [delta_cell(row[m]) for m in ("precision", "recall", "f1", "recall_at_fpr")],
+                    p_text(row["mcnemar"]["p_value"]))
+                   for row in doc.get("slices") or []]})

@@ -195,3 +195,12 @@ def test_bad_pairs_name_the_field(goldset, label_pair, score_pair, published, op
     doc = _compare(score_pair[0], empty, goldset, ops, n_resamples=20).document
     assert doc["items"] == 1 and doc["binary"]["recall_at_fpr"]["a"] is None  # one item: 0/0 with a reason
     json.dumps(doc, allow_nan=False)
+
+
+def test_p_values_and_delta_cells_for_people():
+    from evaluation.comparison import delta_cell, p_text
+
+    assert (p_text(None), p_text(3e-7), p_text(0.04321), p_text(1.0)) == ("—", "< 0.0001", "0.0432", "1.0000")
+    cell = delta_cell({"a": 0.5, "b": 0.55, "delta": 0.05, "ci_low": -0.01, "ci_high": 0.11, "ci_reason": None})
+    assert cell == {"text": "+0.050 [-0.010, +0.110]", "reason": "", "ab": "A 0.500 → B 0.550"}
+    assert delta_cell({"delta": None, "reason": "A: no positive item"})["reason"] == "A: no positive item"
