@@ -145,6 +145,7 @@ def comparison_create(*, signal_version_a: SignalVersion, signal_version_b: Sign
     scores_a = signal_version_scores_upto(version=a, max_score_id=top_a)
     scores_b = signal_version_scores_upto(version=b, max_score_id=top_b)
     refs: list[str] = []
+    item_ids: list[int] = []
     gold: list[str] = []
     raw_slices: list[Any] = []
     rows_a: list[tuple[float | None, str]] = []
@@ -161,6 +162,7 @@ def comparison_create(*, signal_version_a: SignalVersion, signal_version_b: Sign
             continue
         assert got_a is not None and got_b is not None
         refs.append(ref)
+        item_ids.append(row.item_id)
         gold.append(row.gold_label)
         rows_a.append(got_a)
         rows_b.append(got_b)
@@ -175,7 +177,7 @@ def comparison_create(*, signal_version_a: SignalVersion, signal_version_b: Sign
         refs=refs, gold=gold, truth=np.fromiter((g in positive_labels for g in gold), dtype=bool, count=len(gold)),
         positive=positive, positive_labels=positive_labels, labels=taxonomy + sorted(seen - set(taxonomy)),
         a=_side(type_a, rows_a), b=_side(type_b, rows_b),
-        slices=slice_keys(raw_slices) if options.slice_by else None)
+        slices=slice_keys(raw_slices) if options.slice_by else None, item_ids=item_ids)
     try:
         document = comparison_document(paired, Options(
             threshold=options.threshold, target_precision=options.target_precision, max_fpr=options.max_fpr,
