@@ -38,6 +38,9 @@ def test_pipelines_and_ops_see_the_page(client, comparison, request, who, django
     assert f"<code>{first}</code>" in html
     assert html.count('class="right-to-wrong"') == doc["flips"]["right_to_wrong"]["shown"]
     assert 'src="http' not in html and 'href="http' not in html  # no CDN
+    item_id = doc["flips"]["wrong_to_right"]["items"][0]["item_id"]
+    linked = f'href="/admin/content/contentitem/{item_id}/change/"' in html
+    assert linked == request.getfixturevalue(who).has_perm("content.view_contentitem")
 
 
 def test_authors_are_refused_and_anonymous_users_sent_to_sign_in(client, comparison, author):
