@@ -77,9 +77,10 @@ def _lines(comparison: Any, doc: dict, a: Any, b: Any, golden: Any) -> list[str]
              f"{coverage['only_a']} scored only by A, {coverage['only_b']} only by B, {coverage['neither']} by neither"]
     for side, version in (("A", a), ("B", b)):
         t = doc["thresholds"][side.lower()]
-        value = "+inf (flags nothing)" if t["flags_nothing"] else f"{t['value']:g}"
+        value = ("none " if doc["kinds"][side.lower()] == "label" else
+                 "+inf (flags nothing) " if t["flags_nothing"] else f"{t['value']:g} ")
         simulated = signal_version_simulated_voters(version)
-        lines.append(f"threshold {side}: {value} ({t['chosen_by']})"
+        lines.append(f"threshold {side}: {value}({t['chosen_by']})"
                      + (f"  [SIMULATED VOTERS: {', '.join(simulated)}]" if simulated else ""))
     lines += [f"  {name}: {delta_text(d)}" for name, d in delta_rows(doc)]
     lines.append(f"McNemar (exact, correct = {doc['correctness']}): b = {m['b']} (A right, B wrong), "

@@ -86,3 +86,7 @@ def test_unknown_versions_label_thresholds_and_nothing_shared(label_pair, score_
     with pytest.raises(CommandError, match="^SIGNAL@B: no item .* scored by both"):
         _run("clf@1", "clf@3", "--golden-set", "gs", "--user", "ops")
     assert not Comparison.objects.exists()
+    out = _run("jury@1", "jury@2", "--golden-set", "gs", "--resamples", "50", "--user", "ops")
+    assert "threshold A: none (a label signal: its label is positive)" in out
+    assert "Δrecall@FPR<=0.01: undefined (needs two score signals)" in out
+    assert "correct = the signal's label is the gold label" in out
