@@ -22,7 +22,7 @@ from evaluation.models import (
     SignalScoreImport,
     SignalVersion,
 )
-from evaluation.selectors import evaluation_list
+from evaluation.selectors import comparison_list, evaluation_list
 from touchstone.admin import ReadOnlyAdmin
 
 
@@ -47,7 +47,18 @@ class SignalAdmin(admin.ModelAdmin):
     inlines = [SignalVersionInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return (*SIGNAL_FIXED_FIELDS, "created_by", "created_at", "evaluations")
+        return (*SIGNAL_FIXED_FIELDS, "created_by", "created_at", "evaluations", "comparisons")
+
+    @admin.display(description="Comparisons (newest 20)")
+    def comparisons(self, obj: Signal) -> str:
+        rows = list(comparison_list(signal_name=obj.name)[:20]) if obj.pk else []
+        if not rows:
+            return "none yet: manage.py compare NAME@A NAME@B --golden-set GOLDEN_SET"
+        line = '<a class="comparison-link" href="{}">comparison {}</a>: {} vs {} on {}, {}'
+        return format_html_join(mark_safe("<br>"), line,
+                                ((reverse("comparison-detail", args=[c.pk]), c.pk, c.signal_version_b,
+                                  c.signal_version_a, c.golden_set_version, c.created_at.strftime("%Y-%m-%d %H:%M"))
+                                 for c in rows))
 
     @admin.display(description="Evaluations (newest 20)")
     def evaluations(self, obj: Signal) -> str:

@@ -70,3 +70,10 @@ def test_the_admin_shows_comparisons_read_only_with_a_link_to_the_page(client, c
     listed = client.get("/admin/evaluation/comparison/")
     assert listed.status_code == 200 and f'href="/comparisons/{comparison.pk}/"' in listed.content.decode()
     assert client.get(f"/admin/evaluation/comparison/{comparison.pk}/delete/").status_code == 403
+
+
+def test_the_signal_admin_page_links_to_its_comparisons(client, comparison, ops):
+    client.force_login(ops)
+    html = client.get(f"/admin/evaluation/signal/{comparison.signal_version_a.signal.pk}/change/").content.decode()
+    assert f'class="comparison-link" href="/comparisons/{comparison.pk}/"' in html
+    assert "comparison" in html and "jury@2 vs jury@1" in html
