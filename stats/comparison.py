@@ -69,8 +69,8 @@ def paired_bootstrap(
     truth = as_truth(y_true)
     ranked_a = rank_scores(truth, as_scores(scores_a, truth.size))
     ranked_b = rank_scores(truth, as_scores(scores_b, truth.size))
-    compute_a = score_kernels(ranked_a, threshold=threshold_a, max_fpr=max_fpr, target_precision=None)
-    compute_b = score_kernels(ranked_b, threshold=threshold_b, max_fpr=max_fpr, target_precision=None)
+    compute_a = score_kernels(ranked_a, threshold=threshold_a, max_fpr=max_fpr, target_precision=None, areas=False)
+    compute_b = score_kernels(ranked_b, threshold=threshold_b, max_fpr=max_fpr, target_precision=None, areas=False)
     names = [name for name in PAIRED_METRICS if name != "recall_at_fpr" or max_fpr is not None]
     point_a, point_b = compute_a(None), compute_b(None)
     deltas: dict[str, list[np.ndarray]] = {name: [] for name in names}

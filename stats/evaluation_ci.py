@@ -98,15 +98,18 @@ def percentile_interval(draws: np.ndarray, confidence: float) -> Interval:
 
 
 def score_kernels(
-    ranked: RankedScores, *, threshold: float | None, max_fpr: float | None, target_precision: float | None
+    ranked: RankedScores, *, threshold: float | None, max_fpr: float | None, target_precision: float | None,
+    areas: bool = True,
 ) -> Callable[[np.ndarray | None], dict[str, np.ndarray]]:
     """A function of drawn item positions (B, n) (None: every item once) → {metric: (B,)
-    values}, NaN where undefined."""
+    values}, NaN where undefined. ``areas=False`` leaves out ROC AUC and AUPRC (a paired
+    comparison reports neither, and they are most of a resample's cost)."""
 
     def compute(drawn: np.ndarray | None) -> dict[str, np.ndarray]:
         counts = cumulative_counts(ranked, drawn)
-        precision = precision_at_positive(counts)
-        values = {"roc_auc": kernel_roc_auc(counts), "average_precision": kernel_average_precision(counts, precision)}
+        precision = precision_at_positive(counts) if areas or target_precision is not None else None
+        values = ({"roc_auc": kernel_roc_auc(counts), "average_precision": kernel_average_precision(counts, precision)}
+                  if areas else {})
         if threshold is not None:
             at_tp, at_fp = counts_at(ranked, counts, threshold)
             values.update(kernel_binary(at_tp, at_fp, counts.positives, counts.negatives))
