@@ -107,6 +107,15 @@ class ScorePageSerializer(serializers.Serializer):
 _UNIT = {"min_value": 0, "max_value": 1, "required": False, "allow_null": True, "default": None}
 
 
+def _one_threshold_rule(attrs: dict) -> dict:
+    """Evaluations and comparisons take at most one of the three threshold rules."""
+    given = [name for name in ("threshold", "target_precision", "max_fpr") if attrs.get(name) is not None]
+    if len(given) > 1:
+        raise serializers.ValidationError({given[1]: [f"give at most one of threshold, target_precision and "
+                                                      f"max_fpr (got {', '.join(given)})"]})
+    return attrs
+
+
 class EvaluationCreateSerializer(serializers.Serializer):
     """What to evaluate, and how. At most one of ``threshold``, ``target_precision`` and ``max_fpr``."""
 
@@ -128,11 +137,7 @@ class EvaluationCreateSerializer(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
 
     def validate(self, attrs: dict) -> dict:
-        given = [name for name in ("threshold", "target_precision", "max_fpr") if attrs.get(name) is not None]
-        if len(given) > 1:
-            raise serializers.ValidationError({given[1]: [f"give at most one of threshold, target_precision and "
-                                                          f"max_fpr (got {', '.join(given)})"]})
-        return attrs
+        return _one_threshold_rule(attrs)
 
 
 class EvaluationListQuerySerializer(serializers.Serializer):
@@ -199,12 +204,8 @@ class ComparisonCreateSerializer(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, default=0)
 
     def validate(self, attrs: dict) -> dict:
-        given = [name for name in ("threshold", "target_precision", "max_fpr") if attrs.get(name) is not None]
-        if len(given) > 1:
-            raise serializers.ValidationError({given[1]: [f"give at most one of threshold, target_precision and "
-                                                          f"max_fpr (got {', '.join(given)})"]})
         attrs["signal_b"] = attrs.get("signal_b") or attrs["signal_a"]
-        return attrs
+        return _one_threshold_rule(attrs)
 
 
 class ComparisonListQuerySerializer(serializers.Serializer):
