@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from review.models import (
     HiddenGoldItem,
@@ -18,10 +19,12 @@ from review.models import (
     ReviewQueue,
     ReviewTask,
     ReviewTaskStatus,
+    Vendor,
 )
 from review.quality import ReviewLabel, rater_quality
+from review.quality_series import Week, final_label, latest_gold_week, week_start, weekly_series
 from touchstone.db import raw_rows
-from touchstone.errors import NotFound
+from touchstone.errors import LocatedError, NotFound
 
 
 def review_queue_overview() -> list[dict]:
@@ -163,3 +166,134 @@ def review_queue_attention_list() -> list[ReviewQueue]:
                                                                             labeler__flagged_at__isnull=False),
                                                   "labeler")))
     return [queue for queue in queues if queue.waiting or queue.flagged_labelers]
+
+
+# Labelers over time (review.quality_series): weekly series per labeler and per vendor.
+
+DEFAULT_WEEKS, MAX_WEEKS = 12, 104
+RECENT_MISSES = 20
+
+
+class QualityWindow(NamedTuple):
+    first: date
+    last: date
+    weeks: int
+
+
+def quality_window(*, weeks: int = DEFAULT_WEEKS, today: date | None = None) -> QualityWindow:
+    """The last ``weeks`` ISO weeks (UTC, starting Monday) up to and including this week.
+    Raises LocatedError naming ``weeks`` outside 1..MAX_WEEKS."""
+    if isinstance(weeks, bool) or not isinstance(weeks, int) or not 1 <= weeks <= MAX_WEEKS:
+        raise LocatedError(f"must be a whole number from 1 to {MAX_WEEKS}, not {weeks!r}", field="weeks")
+    last = week_start(today or timezone.now().date())
+    return QualityWindow(last - timedelta(weeks=weeks - 1), last, weeks)
+
+
+def _series_inputs(scope: Q | None) -> tuple[list[tuple], dict, dict]:
+    """The counted review labels of the labelers in ``scope`` (every labeler when None) and
+    their peers' on the same items, as (labeler, vendor, ReviewLabel) rows; hidden gold by
+    (policy version, item); final labels by (queue, (policy version, item))."""
+    counted = HumanLabel.objects.filter(is_valid=True, role=HumanLabelRole.REVIEW).exclude(queue=None)
+    adjudicated = HumanLabel.objects.filter(is_valid=True, role=HumanLabelRole.ADJUDICATION)
+    gold_items = HiddenGoldItem.objects.all()
+    if scope is not None:
+        items = counted.filter(scope).values("item_id")
+        counted, adjudicated = counted.filter(item_id__in=items), adjudicated.filter(item_id__in=items)
+        gold_items = gold_items.filter(item_id__in=items)
+    rows = [(labeler, vendor, ReviewLabel(rater=None, labeler=labeler, queue=queue, item=(version, item), label=label,
+                                          seconds=None, day=when.date()))
+            for labeler, vendor, queue, version, item, label, when in counted.values_list(
+                "labeler_id", "labeler__vendor_id", "queue_id", "policy_version_id", "item_id", "label",
+                "labeled_at").iterator(chunk_size=10_000)]
+    adjudications = {(version, item): label for version, item, label in
+                     adjudicated.order_by("labeled_at").values_list("policy_version_id", "item_id", "label")}
+    by_unit: dict[tuple, list[str]] = {}
+    for _, _, row in rows:
+        by_unit.setdefault((row.queue, row.item), []).append(row.label)
+    final = {unit: decided for unit, given in by_unit.items()
+             if (decided := final_label(given, adjudications.get(unit[1]))) is not None}
+    gold = {(version, item): label for version, item, label in
+            gold_items.values_list("policy_version_id", "item_id", "label")}
+    return rows, gold, final
+
+
+def _series(rows: list[tuple], gold: dict, final: dict, rater_of, window: QualityWindow | None) -> dict:
+    labels = [replace(row, rater=rater_of(labeler, vendor)) for labeler, vendor, row in rows]
+    return weekly_series(labels, gold, final, first=window.first if window else None,
+                         last=window.last if window else None)
+
+
+def _empty_weeks(window: QualityWindow) -> list[Week]:
+    """A window without labels still shows its weeks."""
+    return [Week(start=window.first + timedelta(weeks=i)) for i in range(window.weeks)]
+
+
+def labeler_quality_series(*, labeler: Labeler, window: QualityWindow) -> dict:
+    """A labeler's weekly series in ``window`` (see review.quality_series), the latest week in
+    which they answered hidden gold (within the window), and their most recent hidden-gold misses."""
+    rows, gold, final = _series_inputs(Q(labeler=labeler))
+    weeks = (_series(rows, gold, final, lambda who, _: who if who == labeler.pk else None, window).get(labeler.pk)
+             or _empty_weeks(window))
+    return {"labeler": labeler, "window": window, "weeks": weeks, "latest": latest_gold_week(weeks),
+            "misses": hidden_gold_misses(labeler=labeler)}
+
+
+def hidden_gold_misses(*, labeler: Labeler, limit: int = RECENT_MISSES) -> list[HumanLabel]:
+    """The labeler's most recent counted labels on hidden gold that differ from the gold
+    label, newest first; each carries ``gold_label``. One query."""
+    gold = HiddenGoldItem.objects.filter(policy_version=OuterRef("policy_version"), item=OuterRef("item"))
+    return list(HumanLabel.objects.filter(labeler=labeler, is_valid=True, role=HumanLabelRole.REVIEW)
+                .exclude(queue=None).annotate(gold_label=Subquery(gold.values("label")[:1]))
+                .filter(gold_label__isnull=False).exclude(label=F("gold_label"))
+                .select_related("item", "queue").order_by("-labeled_at", "-pk")[:limit])
+
+
+def vendor_quality_series(*, vendor: Vendor, window: QualityWindow) -> dict:
+    """A vendor's weekly series in ``window`` (all its labelers' labels pooled; peers are other
+    labelers) and, per labeler of the vendor who labeled, their series and latest gold week."""
+    rows, gold, final = _series_inputs(Q(labeler__vendor=vendor))
+    pooled = _series(rows, gold, final, lambda _, whose: whose if whose == vendor.pk else None, window)
+    weeks = pooled.get(vendor.pk) or _empty_weeks(window)
+    per_labeler = _series(rows, gold, final, lambda who, whose: who if whose == vendor.pk else None, window)
+    labelers = Labeler.objects.filter(pk__in=per_labeler).select_related("vendor").order_by("external_id")
+    return {"vendor": vendor, "window": window, "weeks": weeks, "latest": latest_gold_week(weeks),
+            "labelers": [{"labeler": labeler, "weeks": per_labeler[labeler.pk],
+                          "latest": latest_gold_week(per_labeler[labeler.pk])} for labeler in labelers]}
+
+
+def labeler_drift_flags() -> dict[int, Week]:
+    """Labelers whose latest week with hidden gold answers (over all their history) is flagged
+    as drift: ``{labeler id: that week}``."""
+    rows, gold, _ = _series_inputs(None)
+    flagged = {}
+    for labeler, weeks in _series(rows, gold, {}, lambda who, _: who, None).items():
+        latest = latest_gold_week(weeks)
+        if latest is not None and latest.drift:
+            flagged[labeler] = latest
+    return flagged
+
+
+def vendor_get(*, vendor_id: int) -> Vendor:
+    vendor = Vendor.objects.filter(pk=vendor_id).first()
+    if vendor is None:
+        raise NotFound(f"vendor {vendor_id}: no such vendor")
+    return vendor
+
+
+def labeler_get(*, labeler_id: int) -> Labeler:
+    labeler = Labeler.objects.select_related("vendor").filter(pk=labeler_id).first()
+    if labeler is None:
+        raise NotFound(f"labeler {labeler_id}: no such labeler")
+    return labeler
+
+
+def quality_series_as_dict(weeks: list[Week]) -> list[dict]:
+    return [week.as_dict() for week in weeks]
+
+
+def review_task_open_item_ids(*, policy_version_id: int, item_ids: Iterable[int]) -> set[int]:
+    """Of ``item_ids``, those with a review or adjudication task (not hidden gold) under this
+    policy version that is not complete yet: their final human label may still change."""
+    return set(ReviewTask.objects.filter(queue__policy_version_id=policy_version_id, item_id__in=list(item_ids),
+                                         is_gold=False).exclude(status=ReviewTaskStatus.COMPLETE)
+               .values_list("item_id", flat=True).distinct())
