@@ -86,6 +86,20 @@ def largest_remainder(quotas: np.ndarray, total: int, caps: np.ndarray) -> np.nd
     return alloc
 
 
+def allocate(quotas: np.ndarray, n: int, caps: np.ndarray) -> np.ndarray:
+    """Integer stratum sizes n_h summing to n, close to ``quotas``, with n_h <= caps[h]. Every
+    stratum that has units gets at least one when there are enough, so that each stratum's mean
+    can be estimated; the rest follows the quotas (largest remainder)."""
+    caps = np.asarray(caps)
+    alloc = largest_remainder(np.asarray(quotas, dtype=float), n, caps)
+    if n >= int((caps > 0).sum()):
+        for empty in np.flatnonzero((alloc == 0) & (caps > 0)):
+            donor = int(np.argmax(alloc))
+            alloc[donor] -= 1
+            alloc[empty] += 1
+    return alloc
+
+
 def stratified(strata: Sequence[str], n: int, seed: int, allocation: str = "proportional",
                aux: Sequence[float] | None = None) -> Draw:
     """``strata[i]`` is unit i's stratum; ``aux`` (Neyman only) an auxiliary score per unit."""
@@ -111,14 +125,7 @@ def stratified(strata: Sequence[str], n: int, seed: int, allocation: str = "prop
             quotas = sizes.astype(float)  # no variation anywhere: fall back to proportional
         for name, sd in zip(names, sds, strict=True):
             info[name] = {"sd": float(sd)}
-    # Every stratum gets at least one unit when there are enough, so each stratum's mean can
-    # be estimated; the rest follows the allocation rule.
-    alloc = largest_remainder(quotas, n, sizes)
-    if n >= len(names):
-        for empty in np.flatnonzero(alloc == 0):
-            donor = int(np.argmax(alloc))
-            alloc[donor] -= 1
-            alloc[empty] += 1
+    alloc = allocate(quotas, n, sizes)
     rng = np.random.default_rng(seed)
     chosen, probs = [], []
     for name, member, size, take in zip(names, members, sizes, alloc, strict=True):
