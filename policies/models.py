@@ -31,6 +31,10 @@ class Policy(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                               related_name="owned_policies")
     created_at = models.DateTimeField(auto_now_add=True)
+    publish_gate = models.JSONField(
+        null=True, blank=True,
+        help_text="What a version must show on a golden set before it is published (see policies.gate); "
+                  "set through policy_publish_gate_set or the policy file's publish_gate block.")
 
     class Meta:
         ordering = ["slug"]
@@ -91,7 +95,9 @@ class PolicyVersion(models.Model):
 
     class Meta:
         ordering = ["policy__slug", "-number"]
-        permissions = [("publish_policyversion", "Can approve and publish policy versions")]
+        permissions = [("publish_policyversion", "Can approve and publish policy versions"),
+                       ("override_publish_gate", "Can publish a version that fails its policy's publish gate, "
+                                                 "with a written reason")]
         constraints = [
             models.UniqueConstraint(fields=["policy", "number"], name="policy_version_number_unique"),
             # At most one published version per policy at any time.

@@ -20,11 +20,17 @@ Format (documented in the README)::
         polarity: positive              # positive (is the label) | negative (near miss)
         text: ...
         explanation: ...                # optional
+    publish_gate:                       # optional: see policies.gate
+      golden_set: harassment-gold
+      metric: f1
+      at_least: 0.8
     ---
     The policy text in Markdown.
 
-``parse_policy_file`` raises ``LineError`` with the file, the 1-based line and the
-field (``labels[2].key``) of the first problem it meets; ``format_policy_file`` writes the
+``parse_policy_file`` (the spec) and ``parse_policy_file_full`` (the spec and the policy's
+publish gate, which belongs to the policy, not to the version, and is not part of the spec)
+raise ``LineError`` with the file, the 1-based line and the field (``labels[2].key``,
+``publish_gate.metric``) of the first problem it meets; ``format_policy_file`` writes the
 same format back, so ``parse(format(spec)) == spec``.
 """
 
@@ -36,15 +42,18 @@ from typing import Any
 import yaml
 
 from policies.compiler import ExampleSpec, LabelSpec, PolicySpec, RuleSpec, validate_policy
+from policies.gate import GateProblem, PublishGateSpec, publish_gate_from_data
 from touchstone.lines import LineError
 
 
 @dataclass(frozen=True)
 class PolicyFile:
     spec: PolicySpec
+    publish_gate: PublishGateSpec | None = None
 
 
-_TOP_FIELDS = {"slug", "title", "ordered_labels", "sensitive_images", "labels", "rules", "examples"}
+_TOP_FIELDS = {"slug", "title", "ordered_labels", "sensitive_images", "labels", "rules", "examples",
+               "publish_gate"}
 _LABEL_FIELDS = {"key", "name", "definition", "violation", "always_human_review"}
 _RULE_FIELDS = {"id", "label", "text"}
 _EXAMPLE_FIELDS = {"label", "polarity", "text", "explanation"}
@@ -133,6 +142,10 @@ def _refuse_anchors_and_aliases(front: str, path: str, offset: int) -> None:
 
 
 def parse_policy_file(text: str, *, path: str = "<policy>", version: int = 0) -> PolicySpec:
+    return parse_policy_file_full(text, path=path, version=version).spec
+
+
+def parse_policy_file_full(text: str, *, path: str = "<policy>", version: int = 0) -> PolicyFile:
     front, body, offset = _split_front_matter(text, path)
     _refuse_anchors_and_aliases(front, path, offset)
     try:
@@ -184,7 +197,14 @@ def parse_policy_file(text: str, *, path: str = "<policy>", version: int = 0) ->
         raise loc.error(field, reason)
     if not body.strip():
         raise LineError(path, None, "text", "the policy text after the front matter is empty")
-    return spec
+    gate = None
+    if "publish_gate" in data:
+        try:
+            gate = publish_gate_from_data(data["publish_gate"], labels=tuple(label.key for label in spec.labels))
+        except GateProblem as exc:
+            raise loc.error("publish_gate" if exc.field == "publish_gate" else f"publish_gate.{exc.field}",
+                            exc.reason) from None
+    return PolicyFile(spec=spec, publish_gate=gate)
 
 
 
@@ -200,7 +220,7 @@ def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str_presenter)
 
 
-def format_policy_file(spec: PolicySpec) -> str:
+def format_policy_file(spec: PolicySpec, publish_gate: PublishGateSpec | None = None) -> str:
     labels = []
     for label in spec.labels:
         entry: dict[str, Any] = {"key": label.key, "name": label.name,
@@ -232,5 +252,7 @@ def format_policy_file(spec: PolicySpec) -> str:
         front["rules"] = rules
     if examples:
         front["examples"] = examples
+    if publish_gate is not None:
+        front["publish_gate"] = publish_gate.as_json()
     dumped = yaml.dump(front, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     return f"---\n{dumped}---\n{spec.text.strip()}\n"

@@ -19,6 +19,7 @@ from policies.compiler import (
     compile_prompt,
     render_user_message,
 )
+from policies.gate import PublishGateSpec, publish_gate_from_data
 from policies.models import Policy, PolicyVersion, PolicyVersionStatus, PromptTemplateVersion, PromptVersion
 from policies.policyfile import format_policy_file
 from policies.preview_items import PreviewItem
@@ -146,9 +147,15 @@ def _wrappable(table_html: str) -> str:
     return table_html.replace("&nbsp;", " ")
 
 
+def policy_publish_gate(*, policy: Policy) -> PublishGateSpec | None:
+    """The policy's publish gate (see :mod:`policies.gate`), or None."""
+    return publish_gate_from_data(policy.publish_gate) if policy.publish_gate else None
+
+
 def policy_export(*, version: PolicyVersion) -> str:
-    """The version as a policy file (the format ``policy import`` reads)."""
-    return format_policy_file(policy_version_spec(version))
+    """The version as a policy file (the format ``policy import`` reads), with the policy's
+    publish gate."""
+    return format_policy_file(policy_version_spec(version), policy_publish_gate(policy=version.policy))
 
 
 def template_spec(template_version: PromptTemplateVersion) -> TemplateSpec:

@@ -22,6 +22,7 @@ from policies.compiler import (
     validate_policy,
     validate_template,
 )
+from policies.gate import GateProblem, PublishGateSpec, publish_gate_from_data
 from policies.models import (
     Policy,
     PolicyExample,
@@ -34,7 +35,8 @@ from policies.models import (
     PromptVersion,
     TemplateFormat,
 )
-from policies.policyfile import parse_policy_file
+from policies.policyfile import parse_policy_file_full
+from policies.prepublish import PrepublishVerdict, prepublish_checks_run
 from policies.selectors import (
     policy_version_published,
     policy_version_spec,
@@ -209,14 +211,14 @@ def _makers(version: PolicyVersion) -> set[int]:
     return {version.author_id, *(actor for actor in edits if actor is not None)}
 
 
-@transaction.atomic(durable=True)
-def policy_version_publish(*, version: PolicyVersion, acting_user: AbstractBaseUser) -> PolicyVersion:
-    """in review → published (maker-checker). The previously published version is retired.
+class PublishGateFailed(InvalidStateTransition):
+    """A pre-publish check (the policy's publish gate) failed and no override reason was given."""
 
-    Raises MakerCheckerViolation when the approver wrote or edited the version,
-    PermissionDenied without the publish permission, InvalidStateTransition otherwise.
-    """
-    version = _lock_version(version)
+    code = "publish_gate_failed"
+
+
+def _publish_refusal(version: PolicyVersion, acting_user: AbstractBaseUser) -> None:
+    """Raise what refuses ``acting_user`` publishing ``version`` (``version`` is fresh)."""
     if not acting_user.has_perm("policies.publish_policyversion"):
         raise PermissionDenied(f"{acting_user} may not approve policy versions.")
     if acting_user.pk in _makers(version):
@@ -224,6 +226,44 @@ def policy_version_publish(*, version: PolicyVersion, acting_user: AbstractBaseU
                                     "approve it: another approver must publish it.")
     if version.status != PolicyVersionStatus.IN_REVIEW:
         raise InvalidStateTransition(f"{version} is {version.status}; submit it for review first.")
+
+
+def policy_version_publish(*, version: PolicyVersion, acting_user: AbstractBaseUser,
+                           override_reason: str = "") -> PolicyVersion:
+    """in review → published (maker-checker). The previously published version is retired.
+
+    Before publishing, every registered pre-publish check runs (:mod:`policies.prepublish`; the
+    publish gate of the policy, computed by the evaluation app). When one fails, publishing
+    raises PublishGateFailed naming what failed or is missing, unless ``override_reason`` is a
+    non-empty written reason and ``acting_user`` has ``policies.override_publish_gate``; the
+    published audit event records the verdicts and the override.
+
+    Raises MakerCheckerViolation when the approver wrote or edited the version,
+    PermissionDenied without the publish permission (or, to override, the override
+    permission), PublishGateFailed, InvalidStateTransition otherwise.
+    """
+    _publish_refusal(PolicyVersion.objects.select_related("policy").get(pk=version.pk), acting_user)
+    # Outside the transaction: a check may compute and store what it needs (a comparison).
+    verdicts = prepublish_checks_run(version=version, acting_user=acting_user)
+    failed = [v for v in verdicts if not v.passed]
+    override_reason = override_reason.strip()
+    if failed and not override_reason:
+        raise PublishGateFailed(
+            f"{version} cannot be published: " + "; ".join(v.message for v in failed)
+            + ". An approver may override with a written reason.",
+            extra={"verdicts": [v.as_json() for v in verdicts]})
+    if failed and not acting_user.has_perm("policies.override_publish_gate"):
+        raise PermissionDenied(f"{acting_user} may not override a failing publish gate: that needs the "
+                               "policies.override_publish_gate permission")
+    return _publish(version=version, acting_user=acting_user, verdicts=verdicts,
+                    override_reason=override_reason if failed else "")
+
+
+@transaction.atomic(durable=True)
+def _publish(*, version: PolicyVersion, acting_user: AbstractBaseUser, verdicts: list[PrepublishVerdict],
+             override_reason: str) -> PolicyVersion:
+    version = _lock_version(version)
+    _publish_refusal(version, acting_user)
     spec = _compile_check(version)
     if policy_spec_digest(spec) != version.content_sha256:
         raise InvalidStateTransition(f"{version} changed after it was submitted; resubmit it.")
@@ -236,9 +276,16 @@ def policy_version_publish(*, version: PolicyVersion, acting_user: AbstractBaseU
                            details={"superseded_by": str(version)})
     PolicyVersion.objects.filter(pk=version.pk)._transition(
         status=PolicyVersionStatus.PUBLISHED, approver=acting_user, published_at=now)
-    audit_event_record(actor=acting_user, event_type="policy_version.published", obj=version,
-                       details={"content_sha256": version.content_sha256,
-                                "retired": str(previous) if previous else None})
+    details: dict = {"content_sha256": version.content_sha256, "retired": str(previous) if previous else None}
+    if verdicts:
+        details["prepublish"] = [v.as_json() for v in verdicts]
+    if override_reason:
+        details["override"] = {"reason": override_reason,
+                               "failed": [v.message for v in verdicts if not v.passed]}
+    audit_event_record(actor=acting_user, event_type="policy_version.published", obj=version, details=details)
+    if override_reason:
+        audit_event_record(actor=acting_user, event_type="policy_version.publish_gate_overridden", obj=version,
+                           details=details["override"] | {"verdicts": details["prepublish"]})
     version.refresh_from_db()
     return version
 
@@ -257,6 +304,49 @@ def policy_version_retire(*, version: PolicyVersion, acting_user: AbstractBaseUs
     return version
 
 
+# --- publish gates -----------------------------------------------------------------------------
+
+class PublishGateInvalid(ApplicationError):
+    code = "invalid_publish_gate"
+
+    def __init__(self, problem: GateProblem) -> None:
+        super().__init__(f"publish_gate.{problem.field}: {problem.reason}",
+                         extra={"field": f"publish_gate.{problem.field}", "reason": problem.reason})
+
+
+def _publish_gate_write(policy: Policy, gate: PublishGateSpec | None, acting_user: AbstractBaseUser,
+                        source: str) -> None:
+    """Runs inside the caller's transaction."""
+    before = policy.publish_gate
+    Policy.objects.filter(pk=policy.pk).update(publish_gate=gate.as_json() if gate else None)
+    policy.refresh_from_db(fields=["publish_gate"])
+    audit_event_record(actor=acting_user, event_type="policy.publish_gate_set", obj=policy,
+                       details={"before": before, "after": policy.publish_gate, "source": source})
+
+
+@transaction.atomic(durable=True)
+def policy_publish_gate_set(*, policy: Policy, gate: dict | None, acting_user: AbstractBaseUser,
+                            source: str = "admin") -> Policy:
+    """Set (``gate`` a mapping, see :mod:`policies.gate`) or remove (None) the policy's publish
+    gate. Raises PermissionDenied without ``policies.change_policy``, PublishGateInvalid naming
+    the bad field."""
+    if not acting_user.has_perm("policies.change_policy"):
+        raise PermissionDenied(f"{acting_user} may not change the publish gate of {policy}: that needs the "
+                               "policies.change_policy permission")
+    spec = None
+    if gate is not None:
+        labels = None
+        newest = policy.versions.order_by("-number").first()
+        if newest is not None:
+            labels = tuple(label.key for label in policy_version_spec(newest).labels)
+        try:
+            spec = publish_gate_from_data(gate, labels=labels)
+        except GateProblem as exc:
+            raise PublishGateInvalid(exc) from None
+    _publish_gate_write(policy, spec, acting_user, source=source)
+    return policy
+
+
 # --- policies as files ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -271,9 +361,10 @@ def policy_import(*, text: str, path: str, acting_user: AbstractBaseUser) -> Pol
     content is identical (re-importing is a no-op). Raises LocatedError naming file, line and
     field; nothing is written on error."""
     try:
-        spec = parse_policy_file(text, path=path)
+        parsed = parse_policy_file_full(text, path=path)
     except LineError as exc:
         raise LocatedError(exc.reason, path=exc.path, line=exc.line, field=exc.field) from exc
+    spec = parsed.spec
     policy, created_policy = Policy.objects.get_or_create(
         slug=spec.slug, defaults={"title": spec.title, "owner": acting_user})
     if created_policy:
@@ -283,6 +374,8 @@ def policy_import(*, text: str, path: str, acting_user: AbstractBaseUser) -> Pol
         policy.save(update_fields=["title"])
         audit_event_record(actor=acting_user, event_type="policy.edited", obj=policy,
                            details={"title": spec.title})
+    if parsed.publish_gate is not None and policy.publish_gate != parsed.publish_gate.as_json():
+        _publish_gate_write(policy, parsed.publish_gate, acting_user, source=Path(path).name)
     latest = policy.versions.order_by("-number").first()
     if latest is not None and policy_spec_digest(policy_version_spec(latest)) == policy_spec_digest(spec):
         return PolicyImportResult(version=latest, created=False)

@@ -27,6 +27,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     "policy approver": [
         "policies.view_policy", "policies.view_policyversion", "policies.publish_policyversion",
+        "policies.override_publish_gate",
         "policies.view_policylabel", "policies.view_policyrule", "policies.view_policyexample",
         "policies.view_prompttemplate", "policies.view_prompttemplateversion",
         "policies.view_promptversion", "policies.add_promptversion", "touchstone.view_auditevent",

@@ -130,6 +130,16 @@ def comparison_create(*, signal_version_a: SignalVersion, signal_version_b: Sign
     frozen or of another policy; versions answering different questions; no item scored by
     both)."""
     permission_require(acting_user, "evaluation.add_evaluation", to="compare signals")
+    return comparison_create_unchecked(signal_version_a=signal_version_a, signal_version_b=signal_version_b,
+                                       golden_set_version=golden_set_version, options=options,
+                                       acting_user=acting_user)
+
+
+def comparison_create_unchecked(*, signal_version_a: SignalVersion, signal_version_b: SignalVersion,
+                                golden_set_version: GoldenSetVersion, options: ComparisonOptions,
+                                acting_user: AbstractBaseUser | None) -> Comparison:
+    """``comparison_create`` without its permission check, for services that checked their own
+    (the publish gate computes the comparison an approver's confirmation page shows)."""
     a, b = signal_version_a, signal_version_b
     _check_versions(a, b, golden_set_version)
     type_a, type_b = a.signal.output_type, b.signal.output_type
@@ -202,7 +212,7 @@ def comparison_create(*, signal_version_a: SignalVersion, signal_version_b: Sign
 @transaction.atomic(durable=True)
 def _store(*, a: SignalVersion, b: SignalVersion, golden_set_version: GoldenSetVersion,
            options: ComparisonOptions, counts: tuple[int, int], tops: tuple[int | None, int | None],
-           code: dict[str, Any], document: dict, acting_user: AbstractBaseUser) -> Comparison:
+           code: dict[str, Any], document: dict, acting_user: AbstractBaseUser | None) -> Comparison:
     comparison = Comparison.objects.create(
         signal_version_a=a, signal_version_b=b, golden_set_version=golden_set_version,
         golden_set_digest=golden_set_version.digest, options=options.as_json(), code_version=code,
