@@ -17,6 +17,7 @@ from review.models import (
     HumanLabelRole,
     Labeler,
     ReviewQueue,
+    ReviewQueuePurpose,
     ReviewTask,
     ReviewTaskStatus,
     Vendor,
@@ -28,8 +29,9 @@ from touchstone.errors import LocatedError, NotFound
 
 
 def review_queue_overview() -> list[dict]:
-    """Per queue: task counts, its labelers' quality (see labeler_quality) and, for
-    adjudication queues, the items still waiting for an adjudicator."""
+    """Per queue: task counts, its labelers' quality (see labeler_quality), ``drifting``: its
+    labelers whose latest week with hidden gold answers is flagged as drift (see
+    labeler_drift_flags) and, for adjudication queues, the items still waiting for an adjudicator."""
 
     queues = ReviewQueue.objects.select_related("vendor", "policy_version__policy", "adjudication_queue").annotate(
         new=Count("tasks", filter=Q(tasks__status__in=(ReviewTaskStatus.NEW, ReviewTaskStatus.IMPORTING))),
@@ -38,15 +40,21 @@ def review_queue_overview() -> list[dict]:
         complete=Count("tasks", filter=Q(tasks__status=ReviewTaskStatus.COMPLETE)),
         gold=Count("tasks", filter=Q(tasks__is_gold=True)))
     labels, gold, labelers = _review_labels(adjudication_too=True)
+    queues = list(queues)
     by_queue: dict[int, list] = {}
     for label in labels:
         by_queue.setdefault(label.queue, []).append(label)
+    # labels in review queues are the review labels (adjudication queues store adjudications)
+    drifting = _drifting([label for queue in queues if queue.purpose == ReviewQueuePurpose.REVIEW
+                          for label in by_queue.get(queue.pk, [])], gold)
     rows = []
     for queue in queues:
         measured = rater_quality(by_queue.get(queue.pk, []), gold)
         rows.append({"queue": queue,
                      "labelers": [{"labeler": labelers[rater], **values}
                                   for rater, values in sorted(measured.items(), key=lambda kv: str(labelers[kv[0]]))],
+                     "drifting": [{"labeler": labelers[rater], "week": drifting[rater]}
+                                  for rater in sorted(measured, key=lambda r: str(labelers[r])) if rater in drifting],
                      "waiting_adjudication": queue.new + queue.open + queue.in_progress
                      if queue.purpose == "adjudication" else None})
     return rows
@@ -86,8 +94,9 @@ def vendor_quality(queue_id: int | None = None) -> list[dict]:
 
 
     rows, gold, labelers = _review_labels(queue_id)
-    by_vendor = [replace(row, rater=labelers[row.rater].vendor.name) for row in rows]
-    return [{"vendor": vendor, **values} for vendor, values in sorted(rater_quality(by_vendor, gold).items())]
+    by_vendor = [replace(row, rater=(labelers[row.rater].vendor.name, labelers[row.rater].vendor_id)) for row in rows]
+    return [{"vendor": vendor, "vendor_id": vendor_id, **values}
+            for (vendor, vendor_id), values in sorted(rater_quality(by_vendor, gold).items())]
 
 
 def labeler_by_ref(ref: str) -> Labeler:
@@ -265,11 +274,17 @@ def labeler_drift_flags() -> dict[int, Week]:
     """Labelers whose latest week with hidden gold answers (over all their history) is flagged
     as drift: ``{labeler id: that week}``."""
     rows, gold, _ = _series_inputs(None)
+    return _drifting([row for _, _, row in rows], gold, rater_of=lambda row: row.labeler)
+
+
+def _drifting(labels: list[ReviewLabel], gold: dict, rater_of=lambda row: row.rater) -> dict:
+    """Raters whose latest week with hidden gold answers is flagged (only accuracy decides it,
+    so no final labels are needed)."""
     flagged = {}
-    for labeler, weeks in _series(rows, gold, {}, lambda who, _: who, None).items():
+    for rater, weeks in weekly_series([replace(label, rater=rater_of(label)) for label in labels], gold, {}).items():
         latest = latest_gold_week(weeks)
         if latest is not None and latest.drift:
-            flagged[labeler] = latest
+            flagged[rater] = latest
     return flagged
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
+from review.models import Labeler
 from runs.models import Judgement, JudgementStatus
 from tests.home.data import home_world
 from touchstone.roles import ROLE_PERMISSIONS
@@ -24,6 +25,9 @@ def _pages(world) -> list[tuple[str, str, str]]:
         ("get", f"/runs/{run}/progress.json", "runs.view_labelingrun"),
         ("post", f"/runs/{run}/retry-failed/", "runs.change_labelingrun"),
         ("get", "/queues/", "review.view_reviewqueue"),
+        ("get", f"/vendors/{world.waiting_queue.vendor_id}/quality/", "review.view_reviewqueue"),
+        ("get", f"/labelers/{Labeler.objects.get(external_id='ann-flagged').pk}/quality/",
+         ("review.view_reviewqueue", "review.view_labeler")),
         ("get", f"/goldsets/{name}/", "goldsets.view_goldenset"),
         ("get", f"/goldsets/{name}/v{number}/", "goldsets.view_goldenset"),
         ("get", f"/goldsets/{name}/v{number}/export.jsonl", "goldsets.view_goldenset"),
