@@ -111,7 +111,7 @@ class Sample(models.Model):
     parameters = models.JSONField(default=dict, blank=True)
     seed = models.BigIntegerField()
     frame_filter = models.JSONField(default=dict, blank=True, help_text="Which items formed the frame.")
-    frame_size = models.PositiveIntegerField()
+    frame_size = models.PositiveBigIntegerField(help_text="Rows in the frame (a frame file can hold billions).")
     requested_size = models.PositiveIntegerField()
     size = models.PositiveIntegerField()
     expected_size = models.FloatField(help_text="Sum of the members' inclusion probabilities.")
