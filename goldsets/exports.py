@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import connection
 
-from goldsets.freeze import Digest, canonical_line, pseudonym
+from goldsets.freeze import Digest, HeadsDigest, canonical_line, pseudonym
 from goldsets.models import DecidedBy, GoldenItem, GoldenSetVersion, GoldenSetVersionStatus
 from touchstone.db import raw_row_batches, raw_rows
 from touchstone.errors import ApplicationError, InvalidStateTransition
@@ -103,11 +103,13 @@ def stored_items(version: GoldenSetVersion, digest: Digest | None = None) -> Ite
                          lineage)
 
 
-def _check(version: GoldenSetVersion, digest: Digest) -> None:
-    if digest.hexdigest() != version.digest or digest.items != version.item_count:
+def _check(version: GoldenSetVersion, digest: Digest | HeadsDigest) -> None:
+    expected = digest.expected(version)
+    if digest.hexdigest() != expected or digest.items != version.item_count:
+        what = "export heads" if isinstance(digest, HeadsDigest) else "items"
         raise DigestMismatch(
-            f"{version}: stored items hash to {digest.hexdigest()} ({digest.items} items), but the version's digest "
-            f"is {version.digest} ({version.item_count} items). The data was altered after freezing; "
+            f"{version}: stored {what} hash to {digest.hexdigest()} ({digest.items} items), but the version's digest "
+            f"is {expected} ({version.item_count} items). The data was altered after freezing; "
             "refusing to export.")
 
 
@@ -123,6 +125,11 @@ def goldset_version_verify(*, version: GoldenSetVersion) -> str:
     for _ in _line_batches(version, kind="jsonl", raw_ids=False, digest=heads, batch=CHUNK):
         pass
     _check(version, heads)
+    if version.heads_sha256:
+        raw = HeadsDigest()
+        for _ in _line_batches(version, kind="jsonl", raw_ids=False, digest=raw, batch=CHUNK):
+            pass
+        _check(version, raw)
     return version.digest
 
 
@@ -187,7 +194,7 @@ def _side_sql(kind: str) -> str:
     return ", metadata, json_extract(llm, '$.label'), json_extract(llm, '$.confidence'), lineage"
 
 
-def _line_batches(version: GoldenSetVersion, *, kind: str, raw_ids: bool, digest: Digest | None,
+def _line_batches(version: GoldenSetVersion, *, kind: str, raw_ids: bool, digest: Digest | HeadsDigest | None,
                   batch: int) -> Iterator[tuple[int, bytes, list[tuple]]]:
     """(items so far, ``batch`` JSON lines joined, their side columns) in digest order. Stored
     JSON is spliced in as text, never decoded: with pseudonyms, each line is the item's frozen export head and its
@@ -204,22 +211,15 @@ def _line_batches(version: GoldenSetVersion, *, kind: str, raw_ids: bool, digest
     # objects alive at once, and the garbage collector's passes over them cost more than the
     # per-call overhead saved.
     batches = (rows[start:start + DECODE_ROWS] for rows in fetched for start in range(0, len(rows), DECODE_ROWS))
-    dumps, loads, newline = orjson.dumps, orjson.loads, orjson.OPT_APPEND_NEWLINE
     with_side = kind == "parquet"
     parts: list[bytes] = []
     side: list[tuple] = []
     n = 0
-    # The hot path of every export, a fetch at a time: the heads are decoded in one call (as one
-    # JSON array) and the digest lines built inline (see freeze.canonical_line, which the tests
-    # hold them to; stored labels are in its order): per-item calls cost a third more.
+    # The hot path of every export, a fetch at a time: the heads go to the digest (hashed as
+    # bytes, or decoded into canonical lines: see freeze.HeadsDigest and Digest.add_heads).
     for rows in batches:
-        heads = [row[0] for row in rows]
         if digest is not None:
-            digest.add_many([dumps({
-                "content_sha256": item["content_sha256"], "decided_by": item["decided_by"],
-                "external_id": item["external_id"], "gold_label": item["gold_label"],
-                "labels": [(label["vendor"], label["role"], label["label"]) for label in item["labels"]],
-                "source": item["source"]}, option=newline) for item in loads(b"[" + b"},".join(heads) + b"}]")])
+            digest.add_heads([row[0] for row in rows])
         parts += [part for row in rows for part in row[:2]]
         if with_side:
             side += [row[2:] for row in rows]
@@ -264,7 +264,7 @@ def _line_batches_raw_ids(version: GoldenSetVersion, *, kind: str, digest: Diges
         yield n, b"".join(buffer), side
 
 
-def jsonl_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Digest | None = None,
+def jsonl_chunks(version: GoldenSetVersion, *, raw_ids: bool = False, digest: Digest | HeadsDigest | None = None,
                  on_item: Callable[[int], None] | None = None, lines: int = 500) -> Iterator[bytes]:
     """JSONL, ``lines`` lines per chunk."""
     for done, chunk, _ in _line_batches(version, kind="jsonl", raw_ids=raw_ids, digest=digest, batch=lines):
@@ -329,8 +329,8 @@ def parquet_schema() -> pa.Schema:
     ])
 
 
-def write_parquet(version: GoldenSetVersion, sink: Any, *, raw_ids: bool = False, digest: Digest | None = None,
-                  on_item: Callable[[int], None] | None = None) -> None:
+def write_parquet(version: GoldenSetVersion, sink: Any, *, raw_ids: bool = False,
+                  digest: Digest | HeadsDigest | None = None, on_item: Callable[[int], None] | None = None) -> None:
     """Row groups of PARQUET_ROW_GROUP items. Each group is written as JSON lines shaped like
     the schema and parsed by Arrow's (C++, multi-threaded) JSON reader: building the columns
     from Python objects costs several times more."""
@@ -383,11 +383,13 @@ def manifest(version: GoldenSetVersion, *, fmt: str, raw_ids: bool, file_name: s
         "file_sha256": file_sha256,
         "labeler_ids": "raw" if raw_ids else "pseudonymized (HMAC-SHA256, stable within this golden set)",
         "schema": SCHEMA,
-        "lineage": _lineage(version),
+        "lineage": version.lineage_summary if version.lineage_summary is not None else lineage_of(version),
     }
 
 
-def _lineage(version: GoldenSetVersion) -> dict[str, Any]:
+def lineage_of(version: GoldenSetVersion) -> dict[str, Any]:
+    """The runs, prompt versions and queues in the items' lineage columns (a scan: the manifest
+    uses the summary the freeze recorded, when it did)."""
     # Distinct lineages are few (one per run × queue combination), however many the items. The
     # empty order_by matters: the model's ordering would add position to the DISTINCT, making
     # every row distinct (it cost an export of 100,000 items 0.8 s).
@@ -518,7 +520,10 @@ def goldset_version_export(*, version: GoldenSetVersion, fmt: str, output: Path,
         manifest_path = output.with_name(output.name + ".manifest.json")
         card_path = output.with_name(output.name + ".card.md")
 
-    digest = Digest()
+    # Versions frozen before heads were digested (no heads_sha256), CSV (built from the
+    # columns) and raw ids (not the heads) recompute the canonical digest instead.
+    digest: Digest | HeadsDigest = (HeadsDigest() if version.heads_sha256 and fmt != "csv" and not raw_ids
+                                    else Digest())
     file_hash = hashlib.sha256()
     with _atomic_file(path) as handle:
         if fmt == "parquet":

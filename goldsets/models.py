@@ -115,6 +115,15 @@ class GoldenSetVersion(models.Model):
     excluded = models.JSONField(default=dict, blank=True, help_text="Items left out, counted by reason.")
     stats = models.JSONField(default=dict, blank=True)
     digest = models.CharField(max_length=64, blank=True)
+    # Nullable so that adding it altered no table: SQLite would rebuild the table for a column
+    # with a default, dropping its immutability triggers. Empty for versions frozen before it.
+    heads_sha256 = models.CharField(  # noqa: DJ001
+        max_length=64, null=True, blank=True,
+        help_text="sha256 of the items' export heads, each followed by a newline, in item order: exports check "
+                  "what they write against it.")
+    lineage_summary = models.JSONField(
+        null=True, blank=True, help_text="The runs, prompt versions and queues the items came through, recorded at "
+                                         "freeze time for the manifest (empty for versions frozen before it).")
     failure_reason = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 import orjson
 from django.contrib.auth.models import AbstractBaseUser
@@ -16,7 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from content.selectors import ItemKey, content_item_keys, content_item_snapshots
-from goldsets.freeze import Digest, FreezeRule, canonical_line, decide_gold, item_order_key, pseudonym
+from goldsets.freeze import Digest, FreezeRule, HeadsDigest, canonical_line, decide_gold, item_order_key, pseudonym
 from goldsets.models import DecidedBy, GoldenItem, GoldenSet, GoldenSetVersion, GoldenSetVersionStatus
 from policies.models import PolicyVersion
 from review.models import HumanLabelRole
@@ -216,7 +217,7 @@ JSON_COLUMNS = {"parts", "metadata", "labels", "llm", "lineage"}
 
 def _write_items(*, version: GoldenSetVersion, keys: list[ItemKey], included: dict[int, _Included],
                  llm: dict[int, dict], names: dict[int, LabelerName],
-                 on_progress: Callable[[int, int], None] | None) -> Digest:
+                 on_progress: Callable[[int, int], None] | None) -> tuple[Digest, HeadsDigest]:
     """Runs inside the freeze's transaction: snapshot the items in digest order with plain
     INSERTs (JSON passed through as text), feeding the digest as it goes."""
     cast = "::jsonb" if connection.vendor == "postgresql" else ""
@@ -228,7 +229,7 @@ def _write_items(*, version: GoldenSetVersion, keys: list[ItemKey], included: di
     key = version.golden_set.pseudonym_key
     aliases = {pk: pseudonym(key, vendor, external_id) for pk, (vendor, external_id) in names.items()}
     dumps = orjson.dumps
-    digest = Digest()
+    digest, heads = Digest(), HeadsDigest()
     for start in range(0, len(keys), ID_CHUNK):
         chunk = keys[start:start + ID_CHUNK]
         stored = content_item_snapshots(item_ids=[pk for _, _, pk in chunk])
@@ -259,11 +260,23 @@ def _write_items(*, version: GoldenSetVersion, keys: list[ItemKey], included: di
                 source=source, external_id=external_id, content_sha256=content_sha256,
                 gold_label=entry.gold_label, decided_by=entry.decided_by,
                 labels=[(names[labeler_pk].vendor, role, label) for labeler_pk, role, label, _ in entry.labels]))
+        heads.add_heads([row[-1].encode() for row in rows])
         with connection.cursor() as cursor:
             cursor.executemany(insert, rows)
         if on_progress:
             on_progress(min(start + ID_CHUNK, len(keys)), len(keys))
-    return digest
+    return digest, heads
+
+
+def _lineage_summary(policy_version: PolicyVersion, included: dict[int, _Included],
+                     llm: dict[int, dict]) -> dict[str, Any]:
+    """What ``exports.lineage_of`` finds in the items' lineage columns, from the freeze's own data."""
+    queue_names = review_queue_names()
+    decisions = [llm[pk] for pk in included if pk in llm]
+    return {"policy_version": str(policy_version),
+            "runs": sorted({d["run"] for d in decisions if d["run"]}),
+            "prompt_versions": sorted({d["prompt_version"] for d in decisions if d["prompt_version"]}),
+            "queues": sorted({queue_names[q] for entry in included.values() for q in entry.queues})}
 
 
 @transaction.atomic(durable=True)
@@ -283,8 +296,8 @@ def _build(*, version_id: int, on_progress: Callable[[int, int], None] | None) -
                               f"{rule.as_dict()} (left out: {reasons}).")
     names = labeler_names()
     keys = _item_keys(list(included))
-    digest = _write_items(version=version, keys=keys, included=included, llm=llm, names=names,
-                          on_progress=on_progress)
+    digest, heads = _write_items(version=version, keys=keys, included=included, llm=llm, names=names,
+                                 on_progress=on_progress)
     parent = (GoldenSetVersion.objects.filter(golden_set=version.golden_set, status=GoldenSetVersionStatus.FROZEN)
               .order_by("-number").first())
     if parent is not None and parent.digest == digest.hexdigest() and parent.policy_version_id == policy_version.pk:
@@ -297,6 +310,8 @@ def _build(*, version_id: int, on_progress: Callable[[int, int], None] | None) -
     version.label_distribution = dict(sorted(Counter(entry.gold_label for entry in included.values()).items()))
     version.excluded = dict(sorted(excluded.items()))
     version.digest = digest.hexdigest()
+    version.heads_sha256 = heads.hexdigest()
+    version.lineage_summary = _lineage_summary(policy_version, included, llm)
     version.status = GoldenSetVersionStatus.FROZEN
     version.frozen_at = timezone.now()
     version.frozen_by = version.created_by

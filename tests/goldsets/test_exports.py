@@ -104,6 +104,56 @@ def test_a_tampered_version_refuses_to_export_and_writes_nothing(frozen, tmp_pat
         goldset_version_verify(version=GoldenSetVersion.objects.get(golden_set__name="gs"))
 
 
+def test_a_version_frozen_before_heads_were_digested_still_checks_its_exports(frozen, tmp_path):
+    from goldsets.exports import goldset_version_verify
+    from goldsets.models import GoldenSetVersion
+
+    with immutability_override("test: a version from before migration 0004"), connection.cursor() as cursor:
+        cursor.execute("UPDATE goldsets_goldensetversion SET heads_sha256 = NULL")
+    version = GoldenSetVersion.objects.get(golden_set__name="gs")
+    assert goldset_version_verify(version=version) == version.digest
+    call_command("goldset", "export", "gs", "--format", "jsonl", "--output", str(tmp_path / "ok.jsonl"),
+                 stdout=StringIO())
+    with immutability_override("test: tamper"), connection.cursor() as cursor:
+        cursor.execute("UPDATE goldsets_goldenitem SET export_head = replace(export_head, "
+                       "'\"gold_label\":\"' || gold_label, '\"gold_label\":\"x' || gold_label) WHERE position = 3")
+    with pytest.raises(CommandError, match="stored items hash to"):  # the canonical digest, from the heads
+        call_command("goldset", "export", "gs", "--format", "jsonl", "--output", str(tmp_path / "x.jsonl"),
+                     stdout=StringIO())
+
+
+def test_the_manifest_lineage_recorded_at_freeze_is_what_the_items_say(frozen):
+    from goldsets.exports import lineage_of, manifest
+    from goldsets.models import GoldenSetVersion
+
+    version = GoldenSetVersion.objects.get(golden_set__name="gs")
+    assert version.lineage_summary == lineage_of(version)
+    assert manifest(version, fmt="jsonl", raw_ids=False)["lineage"] == lineage_of(version)
+
+
+def test_heads_digest_is_the_hash_of_what_the_export_writes_and_verify_still_checks_the_columns(frozen, tmp_path):
+    import hashlib
+
+    from goldsets.exports import DigestMismatch, goldset_version_verify
+    from goldsets.models import GoldenSetVersion
+
+    version = GoldenSetVersion.objects.get(golden_set__name="gs")
+    export = tmp_path / "gs.jsonl"
+    call_command("goldset", "export", "gs", "--format", "jsonl", "--output", str(export), stdout=StringIO())
+    heads = b"".join(line[:line.index(b',"components":')] + b"\n" for line in export.read_bytes().splitlines())
+    assert version.heads_sha256 == hashlib.sha256(heads).hexdigest()
+    # Tamper with a head and record the tampered heads' hash: exports pass, verify does not.
+    with immutability_override("test: tamper past the heads digest"), connection.cursor() as cursor:
+        cursor.execute("UPDATE goldsets_goldenitem SET export_head = replace(export_head, "
+                       "'\"gold_label\":\"' || gold_label, '\"gold_label\":\"x' || gold_label) WHERE position = 3")
+        cursor.execute("SELECT export_head FROM goldsets_goldenitem WHERE version_id = %s ORDER BY position",
+                       [version.pk])
+        forged = hashlib.sha256(b"".join(row[0].encode() + b"\n" for row in cursor.fetchall())).hexdigest()
+        cursor.execute("UPDATE goldsets_goldensetversion SET heads_sha256 = %s", [forged])
+    with pytest.raises(DigestMismatch, match="stored items hash to"):
+        goldset_version_verify(version=GoldenSetVersion.objects.get(pk=version.pk))
+
+
 def test_export_imported_into_an_empty_database_freezes_to_the_same_digest(published, tmp_path, cli_user):
     content = tmp_path / "items.jsonl"
     content.write_text("".join(json.dumps({"external_id": f"c{n}", "components": {"text": f"message {n}"},

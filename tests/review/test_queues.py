@@ -148,3 +148,6 @@ def test_disagreements_go_to_adjudication_and_the_adjudicated_label_is_final(ls,
     assert gold == {items[0].pk: ("threat", "adjudicated"), items[1].pk: ("insult", "unanimous")}
     lineage = GoldenItem.objects.get(version=version, item_id=items[0].pk).lineage
     assert lineage["queues"] == ["bpo", "experts"] and lineage["policy_version"] == str(published)
+    from goldsets.exports import lineage_of
+
+    assert version.lineage_summary == lineage_of(version)  # what the manifest shows, recorded at freeze time
