@@ -77,7 +77,7 @@ def weekly_chart(weeks: Sequence[Week], measure: str, *, show_trailing: bool = F
         parts.append(f'<line x1="{pad_left}" x2="{pad_left + plot_w}" y1="{py(tick):.1f}" y2="{py(tick):.1f}" '
                      f'stroke="{GRID}"/><text x="{pad_left - 4}" y="{py(tick) + 4:.1f}" text-anchor="end" '
                      f'font-size="10" font-family="system-ui, sans-serif">{tick:g}</text>')
-    every = max(1, round(len(weeks) / 8))  # about eight week labels, whatever the window
+    every = max(1, round(len(weeks) / max(1, width // 80)))  # a week label every ~80 px, whatever the window
     for i, week in enumerate(weeks):
         if (len(weeks) - 1 - i) % every == 0:
             parts.append(f'<text x="{px(i):.1f}" y="{pad_top + plot_h + 14}" text-anchor="middle" font-size="10" '

@@ -44,7 +44,10 @@ def _window(request: HttpRequest):
 
 
 def _page(weeks: list, window) -> dict:
-    return {"charts": {key: mark_safe(weekly_chart(weeks, key, show_trailing=key == "accuracy"))  # our own SVG
+    # our own SVG; a narrower drawing for phones keeps its text readable once scaled down
+    return {"charts": {key: {size: mark_safe(weekly_chart(weeks, key, show_trailing=key == "accuracy",
+                                                          width=width, height=height))
+                             for size, width, height in (("wide", 520, 220), ("narrow", 360, 210))}
                        for key in MEASURES},
             "window": window, "choices": [4, 12, 26, 52], "drift_rule": DRIFT_RULE,
             "rule": {"trailing_weeks": TRAILING_WEEKS, "min_trailing": MIN_TRAILING_ANSWERS,

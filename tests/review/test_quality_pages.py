@@ -27,7 +27,7 @@ def test_labeler_page_shows_the_series_the_drift_and_the_misses(client, ops, pub
         response = client.get(f"/labelers/{world.bob.pk}/quality/?weeks=6")
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.count('class="weekly"') == 4 and html.count('class="drift"') >= 2  # chart band + table row
+    assert html.count('class="weekly"') == 8 and html.count('class="drift"') >= 2  # chart band + table row
     assert 'id="drift-status">flagged' in html and "trailing level 0.88" in html
     assert html.count("<tr class=\"drift\"") == 1
     assert "/admin/content/contentitem/" in html  # misses link to their items
@@ -41,7 +41,7 @@ def test_vendor_page_lists_labelers_with_their_latest_gold_week(client, ops, pub
     with django_assert_max_num_queries(12):
         html = client.get(f"/vendors/{world.vendor.pk}/quality/?weeks=5").content.decode()
     assert f'/labelers/{world.bob.pk}/quality/?weeks=5">bob' in html
-    assert html.count('class="weekly"') == 4
+    assert html.count('class="weekly"') == 8
     ops.groups.get().permissions.remove(*ops.groups.get().permissions.filter(codename="view_labeler"))
     client.force_login(ops)
     html = client.get(f"/vendors/{world.vendor.pk}/quality/").content.decode()
