@@ -40,6 +40,7 @@ from policies.models import PolicyVersion
 from policies.prepublish import PUBLISH_GATE, PrepublishVerdict
 from policies.selectors import policy_version_published
 from touchstone.errors import ApplicationError
+from touchstone.roles import permission_require
 
 
 @dataclass
@@ -282,6 +283,14 @@ def publish_gate_verdict(*, version: PolicyVersion, acting_user: AbstractBaseUse
     verdict.reason = (f"the lower 95 % bound of Δ{gate.metric} (candidate − published) is {low:+.3f} "
                       f"{'>=' if verdict.passed else '<'} −{gate.value:g}")
     return verdict
+
+
+def publish_gate_check(*, version: PolicyVersion, acting_user: AbstractBaseUser) -> GateVerdict | None:
+    """``publish_gate_verdict`` for a person (``gate check``, the pages): anyone who may read
+    policy versions; the comparison it may compute is stored with them as its author.
+    Raises PermissionDenied."""
+    permission_require(acting_user, "policies.view_policyversion", to="check a publish gate")
+    return publish_gate_verdict(version=version, acting_user=acting_user)
 
 
 def _rows(verdict: GateVerdict) -> list[tuple[str, str, str]]:

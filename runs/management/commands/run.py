@@ -1,4 +1,9 @@
-"""``python manage.py run create|start|status|pause|resume|cancel|retry-failed``."""
+"""``python manage.py run create|start|status|pause|resume|cancel|retry-failed``.
+
+``run create NAME --golden-set NAME[@N]`` labels a frozen golden-set version's items (a census
+sample ``golden:NAME@N`` made by the goldsets app, see ``runs.item_sets``) instead of a drawn
+``--sample``: how a candidate prompt, whose policy version is not published yet, gets evaluated
+for the publish gate (so it implies ``--allow-retired``)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from content.models import Sample
 from policies.models import PromptVersion
+from runs.item_sets import item_set_sample
 from runs.models import LLMEndpoint, RunStatus
 from runs.selectors import labeling_run_failures, labeling_run_get, labeling_run_progress
 from runs.services import runs as services
@@ -41,7 +47,11 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         p = sub.add_parser("create")
         p.add_argument("name")
-        p.add_argument("--sample", required=True)
+        items = p.add_mutually_exclusive_group(required=True)
+        items.add_argument("--sample")
+        items.add_argument("--golden-set", metavar="NAME[@N]",
+                           help="label a frozen golden-set version's items (default N: the newest frozen); "
+                                "implies --allow-retired, for a candidate prompt")
         p.add_argument("--prompt", required=True, help="prompt version sha256 (or a unique prefix)")
         p.add_argument("--voter", action="append", required=True, help="ENDPOINT:MODEL[:TEMPERATURE[:SEED]]")
         p.add_argument("--confidence-threshold", type=float, default=0.7)
@@ -66,21 +76,26 @@ class Command(BaseCommand):
         action = o["action"]
         actor = None if action == "status" else acting_user(o.get("user"))
         if action == "create":
-            sample = Sample.objects.filter(name=o["sample"]).first()
-            if sample is None:
-                raise CommandError(f"--sample: no sample named {o['sample']!r}")
             prompts = list(PromptVersion.objects.filter(sha256__startswith=o["prompt"])[:2])
             if len(prompts) != 1:
                 raise CommandError(f"--prompt {o['prompt']!r}: {'no' if not prompts else 'more than one'} "
                                    "prompt version matches")
+            if o["golden_set"]:
+                sample = item_set_sample(kind="golden_set", ref=o["golden_set"], acting_user=actor)
+                o["allow_retired"] = True
+            else:
+                sample = Sample.objects.filter(name=o["sample"]).first()
+                if sample is None:
+                    raise CommandError(f"--sample: no sample named {o['sample']!r}")
             run = services.labeling_run_create(
                 name=o["name"], sample=sample, prompt_version=prompts[0], voters=[parse_voter(v) for v in o["voter"]],
                 confidence_threshold=o["confidence_threshold"], audit_share=o["audit_share"],
                 audit_seed=o["audit_seed"], max_attempts=o["max_attempts"], chunk_size=o["chunk_size"],
                 executor=o["executor"], allow_retired=o["allow_retired"], acting_user=actor)
             if run.prompt_version.policy_version.status != "published":
+                why = "a candidate on a golden set" if o["golden_set"] else "--allow-retired"
                 self.stderr.write(f"warning: {run.prompt_version.policy_version} is "
-                                  f"{run.prompt_version.policy_version.status}, not published (--allow-retired)")
+                                  f"{run.prompt_version.policy_version.status}, not published ({why})")
             self.stdout.write(f"created run {run.name!r} (#{run.pk}): {run.sample.size} items × "
                               f"{run.voters.count()} voters; estimate {run.estimated_input_tokens} input and "
                               f"{run.estimated_output_tokens} output tokens, cost {run.estimated_cost}")
