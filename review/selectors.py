@@ -23,7 +23,7 @@ from review.models import (
     Vendor,
 )
 from review.quality import ReviewLabel, rater_quality
-from review.quality_series import Week, final_label, latest_gold_week, week_start, weekly_series
+from review.quality_series import DRIFT_RULE, Week, final_label, latest_gold_week, week_start, weekly_series
 from touchstone.db import raw_rows
 from touchstone.errors import LocatedError, NotFound
 
@@ -288,22 +288,64 @@ def _drifting(labels: list[ReviewLabel], gold: dict, rater_of=lambda row: row.ra
     return flagged
 
 
+MAX_ID = 2**31 - 1  # ids beyond what the database holds are simply not there
+
+
 def vendor_get(*, vendor_id: int) -> Vendor:
-    vendor = Vendor.objects.filter(pk=vendor_id).first()
+    """Raises NotFound."""
+    vendor = Vendor.objects.filter(pk=vendor_id).first() if 0 < vendor_id <= MAX_ID else None
     if vendor is None:
         raise NotFound(f"vendor {vendor_id}: no such vendor")
     return vendor
 
 
+def vendor_by_name(*, name: str) -> Vendor:
+    """Raises NotFound."""
+    vendor = Vendor.objects.filter(name=name).first()
+    if vendor is None:
+        raise NotFound(f"vendor {name!r}: no such vendor")
+    return vendor
+
+
+def vendor_list() -> list[Vendor]:
+    return list(Vendor.objects.order_by("name"))
+
+
 def labeler_get(*, labeler_id: int) -> Labeler:
-    labeler = Labeler.objects.select_related("vendor").filter(pk=labeler_id).first()
+    """Raises NotFound."""
+    labeler = (Labeler.objects.select_related("vendor").filter(pk=labeler_id).first()
+               if 0 < labeler_id <= MAX_ID else None)
     if labeler is None:
         raise NotFound(f"labeler {labeler_id}: no such labeler")
     return labeler
 
 
-def quality_series_as_dict(weeks: list[Week]) -> list[dict]:
-    return [week.as_dict() for week in weeks]
+def _labeler_ref(labeler: Labeler) -> dict:
+    return {"id": labeler.pk, "vendor": labeler.vendor.name, "vendor_id": labeler.vendor_id,
+            "external_id": labeler.external_id, "status": labeler.status}
+
+
+def _window_doc(window: QualityWindow) -> dict:
+    return {"first": window.first.isoformat(), "last": window.last.isoformat(), "weeks": window.weeks}
+
+
+def _latest(latest: Week | None) -> dict:
+    return {"latest_gold_week": latest.name if latest else None, "drift": bool(latest and latest.drift)}
+
+
+def labeler_quality_document(data: dict) -> dict:
+    """labeler_quality_series as JSON-ready data (the CLI's --json and the API)."""
+    return {"labeler": _labeler_ref(data["labeler"]), "window": _window_doc(data["window"]),
+            "drift_rule": DRIFT_RULE, **_latest(data["latest"]), "weeks": [week.as_dict() for week in data["weeks"]]}
+
+
+def vendor_quality_document(data: dict) -> dict:
+    """vendor_quality_series as JSON-ready data (the CLI's --json and the API)."""
+    vendor = data["vendor"]
+    return {"vendor": {"id": vendor.pk, "name": vendor.name}, "window": _window_doc(data["window"]),
+            "drift_rule": DRIFT_RULE, **_latest(data["latest"]), "weeks": [week.as_dict() for week in data["weeks"]],
+            "labelers": [{"labeler": _labeler_ref(row["labeler"]), **_latest(row["latest"])}
+                         for row in data["labelers"]]}
 
 
 def review_task_open_item_ids(*, policy_version_id: int, item_ids: Iterable[int]) -> set[int]:

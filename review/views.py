@@ -37,7 +37,7 @@ def queues_overview(request: HttpRequest) -> HttpResponse:
 
 
 def _window(request: HttpRequest):
-    raw = request.GET.get("weeks", str(DEFAULT_WEEKS))
+    raw = request.GET.get("weeks") or str(DEFAULT_WEEKS)  # as the API: an empty value is the default
     if not raw.isdecimal():
         raise LocatedError(f"must be a whole number from 1 to {MAX_WEEKS}, not {raw!r}", field="weeks")
     return quality_window(weeks=int(raw))
