@@ -122,7 +122,7 @@ def demo_run(*, simulator_url: str, log: Callable[[str], None], sample_size: int
                                stratify_by="bot", allocation="proportional", acting_user=ops)
         log(f"sample {sample.name!r}: {sample.size} of {sample.frame_size} items, strata "
             + ", ".join(f"{k} {v['sample']}/{v['frame']}" for k, v in sorted(sample.strata.items())))
-    endpoint = _demo_endpoint(simulator_url=simulator_url, ops=ops, log=log)
+    endpoint = demo_endpoint(simulator_url=simulator_url, ops=ops, log=log)
     run = LabelingRun.objects.filter(name=RUN_NAME).first()
     if run is not None:
         log(f"reused run {run.name!r} ({run.status})")
@@ -143,7 +143,7 @@ def demo_run(*, simulator_url: str, log: Callable[[str], None], sample_size: int
     return run
 
 
-def _demo_endpoint(*, simulator_url: str, ops, log: Callable[[str], None]) -> LLMEndpoint:
+def demo_endpoint(*, simulator_url: str, ops, log: Callable[[str], None]) -> LLMEndpoint:
     """The ``simulator`` endpoint: created once, then left as it is (a user may have tuned it)."""
     endpoint = LLMEndpoint.objects.filter(name=ENDPOINT).first()
     if endpoint is None:
@@ -205,7 +205,7 @@ DEMO_GOLD_ITEMS = 200
 REPLAY_THREADS = 8
 
 
-def _annotations_by_item() -> dict[str, list[tuple[str, str]]]:
+def annotations_by_item() -> dict[str, list[tuple[str, str]]]:
     """ConvAbuse's real annotations: external id → [(annotator, harassment label)]."""
     by_item: dict[str, list[tuple[str, str]]] = {}
     with (DATA / "labels.jsonl").open() as handle:
@@ -293,7 +293,7 @@ def _demo_review_seed(*, queues: list[ReviewQueue], fresh: list[ReviewQueue], ex
     """Push the routed items to the ``fresh`` vendor queues and answer them with the simulated
     labelers, then the escalations with the simulated adjudicator."""
     routed = sorted(routed_items(queues[0]))
-    annotations = _annotations_by_item()
+    annotations = annotations_by_item()
     marked = _demo_hidden_gold(version, routed, annotations)
     if marked:
         log(f"hidden gold: {marked} items with a ConvAbuse majority label, mixed into the vendor queues "

@@ -13,8 +13,10 @@ from django.contrib.auth import get_user_model
 from conftest import LABEL_STUDIO_ACCOUNT
 from content.models import ContentImport, ContentItem
 from demo import devstack
+from demo.measurement import CLASSIFIER, demo_measurement
 from demo.pipeline import demo_files_prepare, demo_golden_set, demo_review, demo_run
 from demo.setup import demo_policies_publish, demo_users_ensure, prompts_compile_on_worker
+from evaluation.models import Comparison, Evaluation, Signal, SignalScore, SignalVersion
 from goldsets.models import GoldenSetVersion
 from policies.models import PolicyVersion
 from policies.selectors import policy_version_get
@@ -58,7 +60,8 @@ def seed(simulator_url: str) -> list[str]:
     prompts_compile_on_worker(demo_policies_publish(lines.append), lines.append)
     demo_run(simulator_url=simulator_url, log=lines.append, sample_size=40, timeout=120)
     demo_review(log=lines.append)
-    demo_golden_set(log=lines.append, timeout=300)
+    golden = demo_golden_set(log=lines.append, timeout=300)
+    demo_measurement(simulator_url=simulator_url, golden=golden, log=lines.append, timeout=120)
     return lines
 
 
@@ -72,6 +75,9 @@ def snapshot(ls: LabelStudioClient) -> dict[str, object]:
         "hidden gold": HiddenGoldItem.objects.count(), "runs": LabelingRun.objects.count(),
         "judgements": Judgement.objects.count(), "endpoints": list(LLMEndpoint.objects.values_list("name", "base_url")),
         "golden set versions": list(GoldenSetVersion.objects.values_list("number", "status", "digest")),
+        "signal versions": sorted(SignalVersion.objects.values_list("signal__name", "number")),
+        "signal scores": SignalScore.objects.count(), "evaluations": Evaluation.objects.count(),
+        "comparisons": Comparison.objects.count(),
         "Label Studio tasks": {name: len(tasks) for name, tasks in projects.items()},
         "Label Studio annotations": {name: sum(len(t.annotations) for t in tasks) for name, tasks in projects.items()},
     }
@@ -82,6 +88,17 @@ def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(
     assert "imported harassment@1 from harassment.md as author and published it as approver" in first
     assert HumanLabel.objects.filter(queue=None).count() > 10_000 and ReviewTask.objects.exists()
     assert GoldenSetVersion.objects.filter(status="frozen").count() == 1
+    # Measurement: the two runs as signal versions, the SIMULATED classifier scored on every
+    # ConvAbuse item, an evaluation of each on the golden set and a comparison of the templates.
+    classifier = Signal.objects.get(name=CLASSIFIER)
+    assert "SIMULATED" in classifier.description and classifier.kind == "production_classifier"
+    assert sorted(SignalVersion.objects.values_list("signal__name", "number")) == [
+        (CLASSIFIER, 1), ("llm-harassment", 1), ("llm-harassment", 2)]
+    assert SignalScore.objects.filter(version__signal=classifier).count() == ContentItem.objects.filter(
+        source="convabuse").count()
+    assert Evaluation.objects.count() == 2 and Comparison.objects.count() == 1
+    comparison = Comparison.objects.get()
+    assert comparison.document["coverage"]["both"] > 0
 
     # A user starts a draft from harassment@1, edits it and has it published in the admin.
     User = get_user_model()
@@ -101,10 +118,14 @@ def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(
                  "reused self-harm@1 (published, same as the demo's file)",
                  f"labels already imported (import #{label_import.pk}: {label_import.imported} ConvAbuse labels "
                  "under harassment@1), skipped",
-                 "reused run 'demo-convabuse-harassment' (finished)"):
+                 "reused run 'demo-convabuse-harassment' (finished)",
+                 "reused run 'demo-convabuse-harassment-sectioned-policy' (finished)",
+                 f"reused signal version {CLASSIFIER}@1 (SIMULATED production classifier)"):
         assert line in second, "\n".join(second)
     assert any(line.startswith("content already imported (import #") for line in second)
     assert any(line.startswith("reused queue acme-bpo (") for line in second)
     assert any(line.startswith("reused golden set harassment-convabuse v1 (frozen") for line in second)
+    assert sum(line.startswith("reused evaluation ") for line in second) == 2
+    assert any(line.startswith("reused comparison ") for line in second)
     assert not any(line.startswith(("imported ", "content import:", "queue ", "SIMULATED", "freezing"))
                    for line in second), "\n".join(second)

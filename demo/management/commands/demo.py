@@ -9,7 +9,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from demo import setup as demo
+from demo.measurement import demo_measurement
 from demo.pipeline import demo_golden_set, demo_review, demo_run
+from evaluation.comparison import delta_rows, delta_text
+from evaluation.metrics import estimate_text, headline
 from goldsets.selectors import goldset_version_stats_document
 from runs.selectors import labeling_run_progress
 
@@ -43,6 +46,7 @@ class Command(BaseCommand):
             review = demo_review(log=log)
             golden = demo_golden_set(log=log)
             stats = goldset_version_stats_document(golden)
+            measured = demo_measurement(simulator_url=urls["llm"], golden=golden, log=log)
             say("")
             say(self.style.SUCCESS("Touchstone demo is up."))
             say(f"  Admin:          {urls['web']}/admin/")
@@ -78,6 +82,22 @@ class Command(BaseCommand):
             say(f"    export: {cli} goldset export {golden.golden_set.name} --format parquet --output exports/ "
                 "--user ops")
             say(f"    stats:  {cli} goldset stats {golden.golden_set.name} --json")
+            say(f"  Measured on {golden.golden_set.name} v{golden.number} (95 % CIs; SIMULATED signals say so):")
+            for title, evaluation in measured.evaluations:
+                shown = dict(headline(evaluation.document))
+                keys = [k for k in shown if k.endswith(": F1") or k in ("ROC AUC",) or k.startswith("recall at FPR")]
+                say(f"    {title} = {evaluation.signal_version}: "
+                    + "; ".join(f"{k} {estimate_text(shown[k])}" for k in keys))
+                say(f"      page: {urls['web']}/evaluations/{evaluation.pk}/")
+            if measured.comparison is not None:
+                comparison = measured.comparison
+                rows = dict(delta_rows(comparison.document))
+                f1 = next(k for k in rows if k.endswith("ΔF1"))
+                say(f"    prompt templates compared, {comparison.signal_version_b} (sectioned_policy) vs "
+                    f"{comparison.signal_version_a} (json_classifier), paired: {f1} {delta_text(rows[f1])}")
+                say(f"      page: {urls['web']}/comparisons/{comparison.pk}/")
+            say(f"    evaluate: {cli} evaluate {measured.evaluations[0][1].signal_version} --golden-set "
+                f"{golden.golden_set.name} --user ops")
             say(f"  Command line, in any shell (settings from {settings.DEMO_ENV_FILE}; commands that change "
                 "something need --user):")
             say(f"    {cli} queue status")
