@@ -48,11 +48,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "evaluation.view_signalversion", "evaluation.add_signalversion", "evaluation.view_signalscore",
         "evaluation.add_signalscore", "evaluation.view_signalscoreimport",
         "evaluation.view_evaluation", "evaluation.add_evaluation",
+        "prevalence.view_prevalenceestimate", "prevalence.add_prevalenceestimate",
     ],
     "pipeline": ["policies.view_policy", "policies.view_policyversion", "policies.view_promptversion",
                  "goldsets.view_goldenset", "goldsets.view_goldensetversion", "goldsets.view_goldenitem",
                  "evaluation.view_signal", "evaluation.view_signalversion", "evaluation.view_signalscore",
-                 "evaluation.view_evaluation"],
+                 "evaluation.view_evaluation", "prevalence.view_prevalenceestimate"],
 }
 
 ROLES = tuple(ROLE_PERMISSIONS)

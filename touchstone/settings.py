@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "review",
     "goldsets",
     "evaluation",
+    "prevalence",
     "demo",
     "home",
 ]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PrevalenceConfig(AppConfig):
+    name = "prevalence"
+    verbose_name = "Prevalence estimates"
