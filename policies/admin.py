@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from policies import gate as gate_module
 from policies.compiler import ModelSettings, TemplateSpec, validate_template
 from policies.models import (
     Policy,
@@ -25,6 +26,7 @@ from policies.models import (
     PromptVersion,
     ReasoningEffort,
 )
+from policies.prepublish import prepublish_checks_run
 from policies.preview_items import PREVIEW_ITEMS, preview_item_get
 from policies.selectors import (
     audit_event_list_for,
@@ -34,6 +36,7 @@ from policies.selectors import (
     prompt_version_preview,
 )
 from policies.services import (
+    policy_publish_gate_write,
     policy_version_create_draft,
     policy_version_next_number,
     policy_version_publish,
@@ -106,19 +109,94 @@ class PolicyVersionLinkInline(admin.TabularInline):
         return False
 
 
+class PolicyForm(forms.ModelForm):
+    """The policy, and its publish gate as plain fields (see policies.gate); no golden set: no gate."""
+
+    gate_golden_set = forms.CharField(
+        label="Gate: golden set", required=False, max_length=100,
+        help_text="The golden set a candidate version's prompt is evaluated on. Empty: no publish gate.")
+    gate_version = forms.IntegerField(label="Gate: golden-set version", required=False, min_value=1,
+                                      help_text="Empty: its newest frozen version.")
+    gate_metric = forms.ChoiceField(label="Gate: metric", required=False,
+                                    choices=[("", "—"), *((m, m) for m in gate_module.METRICS)])
+    gate_label = forms.CharField(label="Gate: label", required=False, initial=gate_module.VIOLATING,
+                                 help_text="'violating' (any violating label) or one label key.")
+    gate_max_fpr = forms.FloatField(label="Gate: max FPR", required=False,
+                                    help_text="recall_at_fpr only (default 0.01).")
+    gate_rule = forms.ChoiceField(label="Gate: rule", required=False, choices=[
+        ("", "—"), ("at_least", "at least X (the candidate's point estimate)"),
+        ("no_worse_than_published_by", "no worse than the published version by more than δ (lower 95 % bound of Δ)")])
+    gate_value = forms.FloatField(label="Gate: X or δ", required=False, min_value=0, max_value=1)
+
+    GATE_FIELDS = {"golden_set": "gate_golden_set", "version": "gate_version", "metric": "gate_metric",
+                   "label": "gate_label", "max_fpr": "gate_max_fpr", "at_least": "gate_value",
+                   "no_worse_than_published_by": "gate_value"}
+
+    class Meta:
+        model = Policy
+        fields = ("slug", "title", "owner")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        gate = self.instance.publish_gate if self.instance.pk else None
+        if gate:
+            rule = "at_least" if "at_least" in gate else "no_worse_than_published_by"
+            self.initial.update(gate_golden_set=gate["golden_set"], gate_version=gate.get("version"),
+                                gate_metric=gate["metric"], gate_label=gate.get("label", gate_module.VIOLATING),
+                                gate_max_fpr=gate.get("max_fpr"), gate_rule=rule, gate_value=gate[rule])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        self.gate_spec = None
+        if not data.get("gate_golden_set"):
+            return data
+        raw: dict[str, Any] = {"golden_set": data["gate_golden_set"], "label": data.get("gate_label") or "violating"}
+        for key, name in (("version", "gate_version"), ("metric", "gate_metric"), ("max_fpr", "gate_max_fpr")):
+            if data.get(name) not in (None, ""):
+                raw[key] = data[name]
+        if data.get("gate_rule"):
+            raw[data["gate_rule"]] = data.get("gate_value")
+        newest = self.instance.versions.order_by("-number").first() if self.instance.pk else None
+        labels = tuple(label.key for label in newest.labels.all()) if newest else None
+        try:
+            self.gate_spec = gate_module.publish_gate_from_data(raw, labels=labels)
+        except gate_module.GateProblem as exc:
+            field = "gate_rule" if exc.field in ("at_least", "no_worse_than_published_by") and not data.get(
+                "gate_rule") else self.GATE_FIELDS.get(exc.field, "gate_golden_set")
+            self.add_error(field, exc.reason)
+        return data
+
+
 @admin.register(Policy)
 class PolicyAdmin(admin.ModelAdmin):
-    list_display = ("slug", "title", "owner", "created_at")
+    form = PolicyForm
+    list_display = ("slug", "title", "owner", "publish_gate_text", "created_at")
     search_fields = ("slug", "title")
     inlines = [PolicyVersionLinkInline]
+    fieldsets = [(None, {"fields": ("slug", "title", "owner")}),
+                 ("Publish gate", {"fields": ("gate_golden_set", "gate_version", "gate_metric", "gate_label",
+                                              "gate_max_fpr", "gate_rule", "gate_value"),
+                                   "description": "What a candidate version must show before an approver can "
+                                                  "publish it without a written override."})]
+
+    @admin.display(description="publish gate")
+    def publish_gate_text(self, obj: Policy) -> str:
+        if not obj.publish_gate:
+            return "—"
+        gate = gate_module.publish_gate_from_data(obj.publish_gate)
+        return f"{gate.golden_set_ref}: {gate.rule_text}"
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"owner": request.user.pk}
 
     def save_model(self, request: HttpRequest, obj: Policy, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
+        changed = [name for name in form.changed_data if not name.startswith("gate_")]
         audit_event_record(actor=request.user, event_type="policy.edited" if change else "policy.created",
-                           obj=obj, details={"changed": form.changed_data})
+                           obj=obj, details={"changed": changed})
+        gate = form.gate_spec.as_json() if form.gate_spec else None
+        if gate != obj.publish_gate:
+            policy_publish_gate_write(policy=obj, gate=form.gate_spec, acting_user=request.user, source="admin")
 
 
 class CompileForm(forms.Form):
@@ -298,9 +376,16 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         label, consequence = self.TRANSITIONS[action]
         if request.method != "POST":
             published = version.policy.versions.filter(status=PolicyVersionStatus.PUBLISHED).first()
+            extra: dict[str, Any] = {}
+            if action == "publish" and version.status == PolicyVersionStatus.IN_REVIEW:
+                # The approver's confirmation: the publish gate's verdict and its evidence (the
+                # check may compute and store the comparison with the published version).
+                verdicts = prepublish_checks_run(version=version, acting_user=request.user)
+                extra = {"verdicts": verdicts, "gate_failed": any(not v.passed for v in verdicts),
+                         "can_override": request.user.has_perm("policies.override_publish_gate")}
             return TemplateResponse(request, "admin/policies/policyversion/confirm.html", self._context(
                 request, version, f"{label}: {version}", action=action, label=label,
-                consequence=consequence, currently_published=published))
+                consequence=consequence, currently_published=published, **extra))
         try:
             result = self._run_transition(request, version, action)
         except ApplicationError as exc:
@@ -317,7 +402,8 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             return policy_version_return_to_draft(version=version, acting_user=user,
                                                   reason=request.POST.get("reason", ""))
         if action == "publish":
-            return policy_version_publish(version=version, acting_user=user)
+            return policy_version_publish(version=version, acting_user=user,
+                                          override_reason=request.POST.get("override_reason", ""))
         if action == "retire":
             return policy_version_retire(version=version, acting_user=user)
         return policy_version_create_draft(from_version=version, acting_user=user,

@@ -314,9 +314,10 @@ class PublishGateInvalid(ApplicationError):
                          extra={"field": f"publish_gate.{problem.field}", "reason": problem.reason})
 
 
-def _publish_gate_write(policy: Policy, gate: PublishGateSpec | None, acting_user: AbstractBaseUser,
-                        source: str) -> None:
-    """Runs inside the caller's transaction."""
+def policy_publish_gate_write(*, policy: Policy, gate: PublishGateSpec | None, acting_user: AbstractBaseUser,
+                              source: str) -> None:
+    """Store a validated gate (or None) and audit it. Runs inside the caller's transaction (the
+    admin's form, ``policy_import``, ``policy_publish_gate_set``)."""
     before = policy.publish_gate
     Policy.objects.filter(pk=policy.pk).update(publish_gate=gate.as_json() if gate else None)
     policy.refresh_from_db(fields=["publish_gate"])
@@ -343,7 +344,7 @@ def policy_publish_gate_set(*, policy: Policy, gate: dict | None, acting_user: A
             spec = publish_gate_from_data(gate, labels=labels)
         except GateProblem as exc:
             raise PublishGateInvalid(exc) from None
-    _publish_gate_write(policy, spec, acting_user, source=source)
+    policy_publish_gate_write(policy=policy, gate=spec, acting_user=acting_user, source=source)
     return policy
 
 
@@ -375,7 +376,8 @@ def policy_import(*, text: str, path: str, acting_user: AbstractBaseUser) -> Pol
         audit_event_record(actor=acting_user, event_type="policy.edited", obj=policy,
                            details={"title": spec.title})
     if parsed.publish_gate is not None and policy.publish_gate != parsed.publish_gate.as_json():
-        _publish_gate_write(policy, parsed.publish_gate, acting_user, source=Path(path).name)
+        policy_publish_gate_write(policy=policy, gate=parsed.publish_gate, acting_user=acting_user,
+                                  source=Path(path).name)
     latest = policy.versions.order_by("-number").first()
     if latest is not None and policy_spec_digest(policy_version_spec(latest)) == policy_spec_digest(spec):
         return PolicyImportResult(version=latest, created=False)

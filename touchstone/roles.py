@@ -27,7 +27,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     "policy approver": [
         "policies.view_policy", "policies.view_policyversion", "policies.publish_policyversion",
-        "policies.override_publish_gate",
+        "policies.override_publish_gate", "evaluation.view_signal", "evaluation.view_signalversion",
+        "evaluation.view_evaluation",  # the evidence the publish gate links to
         "policies.view_policylabel", "policies.view_policyrule", "policies.view_policyexample",
         "policies.view_prompttemplate", "policies.view_prompttemplateversion",
         "policies.view_promptversion", "policies.add_promptversion", "touchstone.view_auditevent",
