@@ -377,7 +377,8 @@ class PolicyVersionAdmin(admin.ModelAdmin):
         if request.method != "POST":
             published = version.policy.versions.filter(status=PolicyVersionStatus.PUBLISHED).first()
             extra: dict[str, Any] = {}
-            if action == "publish" and version.status == PolicyVersionStatus.IN_REVIEW:
+            if action == "publish" and version.status == PolicyVersionStatus.IN_REVIEW \
+                    and request.user.has_perm("policies.publish_policyversion"):
                 # The approver's confirmation: the publish gate's verdict and its evidence (the
                 # check may compute and store the comparison with the published version).
                 verdicts = prepublish_checks_run(version=version, acting_user=request.user)

@@ -140,3 +140,12 @@ def test_gate_and_run_bad_input(candidate, prompts, small_goldset, ops, cli_user
         cli("run", "create", "x", "--golden-set", "small@x", "--prompt", sha, "--voter", "a:b")
     with pytest.raises(CommandError, match="not allowed with argument"):
         cli("run", "create", "x", "--golden-set", "small", "--sample", "s", "--prompt", sha, "--voter", "a:b")
+
+
+def test_policy_publish_on_the_cli_is_blocked_then_overridden(candidate, author, approver, goldset):
+    set_gate(candidate.policy, author, at_least=0.5)
+    with pytest.raises(CommandError, match="harassment@2 cannot be published: publish gate .* failed: no evaluation"):
+        cli("policy", "publish", "harassment@2", "--user", approver.username)
+    out, _ = cli("policy", "publish", "harassment@2", "--user", approver.username, "--override-reason",
+                 "Golden set relabelled this week; evaluated after.")
+    assert out.strip() == "harassment@2 is published"

@@ -55,6 +55,9 @@ class Command(BaseCommand):
                              ("publish", "approve and publish a version in review")):
             p = sub.add_parser(action, help=text)
             p.add_argument("ref")
+            if action == "publish":
+                p.add_argument("--override-reason", default="",
+                               help="publish although the policy's publish gate fails (approvers; audited)")
             add_user_argument(p)
 
     @application_errors_as_command_errors
@@ -121,6 +124,7 @@ class Command(BaseCommand):
         version = policy_version_submit(version=policy_version_get_by_ref(ref), acting_user=acting_user(user))
         self.stdout.write(f"{version} is {version.status}")
 
-    def handle_publish(self, *, ref: str, user: str | None, **_: Any) -> None:
-        version = policy_version_publish(version=policy_version_get_by_ref(ref), acting_user=acting_user(user))
+    def handle_publish(self, *, ref: str, user: str | None, override_reason: str, **_: Any) -> None:
+        version = policy_version_publish(version=policy_version_get_by_ref(ref), acting_user=acting_user(user),
+                                         override_reason=override_reason)
         self.stdout.write(f"{version} is {version.status}")
