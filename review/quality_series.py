@@ -196,48 +196,81 @@ def drift(weeks: list[Week]) -> list[Week]:
 
 def weekly_series(labels: Iterable[ReviewLabel], gold: Mapping[Hashable, str],
                   final: Mapping[tuple[int, Hashable], str], *, first: date | None = None,
-                  last: date | None = None) -> dict[Hashable, list[Week]]:
+                  last: date | None = None, accuracy_only: bool = False) -> dict[Hashable, list[Week]]:
     """Per rater, one :class:`Week` per calendar week from ``first`` (default: the rater's first
     labelled week) to ``last`` (default: their last), empty weeks included, with the drift
     flag set. ``labels`` are every valid review label needed: the raters' own and their peers'
     on the same items (a peer is a label with another ``labeler`` on the same queue and item).
     ``gold`` maps an item to its hidden gold label; ``final`` maps (queue, item) to the final
-    label (see :func:`final_label`). Only labels whose rater is not None are measured."""
-    by_unit: dict[tuple[int, Hashable], list[ReviewLabel]] = defaultdict(list)
-    mine: dict[Hashable, list[ReviewLabel]] = defaultdict(list)
+    label (see :func:`final_label`). Only labels whose rater is not None are measured.
+    ``accuracy_only`` leaves κ, peers and final agreement empty (all the drift rule needs)."""
+    labels = list(labels)
+    units: dict[tuple[int, Hashable], _Unit] = {}
+    if not accuracy_only:
+        for label in labels:
+            unit = units.get((label.queue, label.item))
+            if unit is None:
+                unit = units[(label.queue, label.item)] = _Unit()
+            unit.add(label)
+    mine: dict[Hashable, dict[date, list[ReviewLabel]]] = defaultdict(lambda: defaultdict(list))
+    mondays: dict[date, date] = {}
     for label in labels:
-        by_unit[(label.queue, label.item)].append(label)
         if label.rater is not None:
-            mine[label.rater].append(label)
+            monday = mondays.get(label.day)
+            if monday is None:
+                monday = mondays[label.day] = week_start(label.day)
+            mine[label.rater][monday].append(label)
     result = {}
-    for rater, given in mine.items():
-        buckets: dict[date, list[ReviewLabel]] = defaultdict(list)
-        for label in given:
-            buckets[week_start(label.day)].append(label)
+    for rater, buckets in mine.items():
         start = week_start(first) if first else min(buckets)
         end = week_start(last) if last else max(buckets)
         weeks = []
         monday = min(start, min(buckets))  # earlier weeks still feed the trailing level
         while monday <= max(end, start):
-            weeks.append(_week(monday, buckets.get(monday, []), gold, final, by_unit))
+            weeks.append(_week(monday, buckets.get(monday, []), gold, final, units, accuracy_only))
             monday += timedelta(days=7)
         drift(weeks)
         result[rater] = [week for week in weeks if start <= week.start <= end]
     return result
 
 
+class _Unit:
+    """The labels of one (queue, item), counted so that a label's peer pairs are O(1)."""
+
+    __slots__ = ("by_label", "by_labeler", "by_labeler_label", "total")
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_label: Counter = Counter()
+        self.by_labeler: Counter = Counter()
+        self.by_labeler_label: Counter = Counter()
+
+    def add(self, label: ReviewLabel) -> None:
+        self.total += 1
+        self.by_label[label.label] += 1
+        self.by_labeler[label.labeler] += 1
+        self.by_labeler_label[(label.labeler, label.label)] += 1
+
+    def pairs(self, label: ReviewLabel) -> tuple[int, int]:
+        """(agreeing, all) pairs of ``label`` with the other labelers' labels in this unit."""
+        return (self.by_label[label.label] - self.by_labeler_label[(label.labeler, label.label)],
+                self.total - self.by_labeler[label.labeler])
+
+
 def _week(monday: date, given: list[ReviewLabel], gold: Mapping[Hashable, str],
-          final: Mapping[tuple[int, Hashable], str], by_unit: Mapping[tuple[int, Hashable], list[ReviewLabel]]) -> Week:
+          final: Mapping[tuple[int, Hashable], str], units: Mapping[tuple[int, Hashable], _Unit],
+          accuracy_only: bool) -> Week:
     answered = [(label.label, gold[label.item]) for label in given if label.item in gold]
+    accuracy = Proportion.of(sum(mine == truth for mine, truth in answered), len(answered))
+    if accuracy_only:
+        return Week(start=monday, labels=len(given), accuracy=accuracy)
     agreeing = pairs = 0
     for label in given:
-        for peer in by_unit[(label.queue, label.item)]:
-            if peer.labeler != label.labeler:
-                pairs += 1
-                agreeing += peer.label == label.label
+        agree, total = units[(label.queue, label.item)].pairs(label)
+        agreeing += agree
+        pairs += total
     finals = [final[(label.queue, label.item)] == label.label for label in given if (label.queue, label.item) in final]
-    return Week(start=monday, labels=len(given),
-                accuracy=Proportion.of(sum(mine == truth for mine, truth in answered), len(answered)),
+    return Week(start=monday, labels=len(given), accuracy=accuracy,
                 kappa=cohen_kappa_asymptotic([a for a, _ in answered], [t for _, t in answered]),
                 peer=Proportion.of(agreeing, pairs), final=Proportion.of(sum(finals), len(finals)))
 

@@ -281,7 +281,8 @@ def _drifting(labels: list[ReviewLabel], gold: dict, rater_of=lambda row: row.ra
     """Raters whose latest week with hidden gold answers is flagged (only accuracy decides it,
     so no final labels are needed)."""
     flagged = {}
-    for rater, weeks in weekly_series([replace(label, rater=rater_of(label)) for label in labels], gold, {}).items():
+    for rater, weeks in weekly_series([replace(label, rater=rater_of(label)) for label in labels], gold, {},
+                                      accuracy_only=True).items():
         latest = latest_gold_week(weeks)
         if latest is not None and latest.drift:
             flagged[rater] = latest

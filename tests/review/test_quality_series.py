@@ -3,10 +3,13 @@ interval against statsmodels."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from statsmodels.stats.inter_rater import cohens_kappa
 from statsmodels.stats.proportion import proportion_confint
 
@@ -182,3 +185,31 @@ def test_vendor_raters_pool_their_labelers_but_peers_are_other_people() -> None:
     acme = weekly_series(labels, {1: "a", 2: "a"}, {})["acme"][0]
     assert acme.labels == 3 and (acme.accuracy.successes, acme.accuracy.n) == (2, 3)
     assert (acme.peer.successes, acme.peer.n) == (0, 2)  # ann–bob and bob–ann on item 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 11), st.sampled_from("xyz"), st.integers(0, 20),
+                          st.integers(1, 2)), min_size=1, max_size=60, unique_by=lambda t: (t[0], t[1], t[4])))
+def test_weekly_counts_add_up_to_the_all_time_quality_of_review_quality(rows) -> None:
+    """Cross-check against the existing all-time measures (review.quality.rater_quality, which
+    scores κ with stats.agreement.cohen_kappa): the weeks' counts sum to its totals, and on a
+    single week κ is the same."""
+    from review.quality import rater_quality
+
+    labels = [ReviewLabel(rater=who, labeler=who, queue=queue, item=item, label=value, seconds=None,
+                          day=MONDAY + timedelta(days=day)) for who, item, value, day, queue in rows]
+    gold = {item: "xyz"[item % 3] for item in range(0, 12, 2)}
+    weekly = weekly_series(labels, gold, {})
+    overall = rater_quality(labels, gold)
+    for rater, weeks in weekly.items():
+        assert sum(w.labels for w in weeks) == overall[rater]["labels"]
+        assert sum(w.accuracy.n for w in weeks) == overall[rater]["gold_items"]
+        assert sum(w.accuracy.successes for w in weeks) == overall[rater]["gold_correct"]
+        assert sum(w.peer.n for w in weeks) == overall[rater]["peer_pairs"]
+    one_week = weekly_series([replace(label, day=MONDAY) for label in labels], gold, {})
+    for rater, (week,) in one_week.items():
+        expected = overall[rater]["kappa"]
+        if expected is None:
+            assert week.kappa.value is None
+        else:
+            assert week.kappa.value == pytest.approx(expected, abs=1e-12)
