@@ -306,3 +306,16 @@ def test_design_options_are_checked(parquet: str) -> None:
         Design("score_weighted", 5, 1, score_column="score", floor=0).check()
     with pytest.raises(FrameError, match="goes with --design stratified"):
         Design("uniform", 5, 1, stratify_by="country").check()
+
+
+def test_member_rows_from_a_csv_frame_with_text_ids(tmp_path: Path) -> None:
+    path = tmp_path / "frame.csv"
+    path.write_text("id,impressions,text\n" + "".join(f"post-{i},{i % 5},body {i}\n" for i in range(500)))
+    frame = open_frame(str(path))
+    result = draw(frame, Design("uniform", 30, seed=2, weight_column="impressions"), batch_rows_=128)
+    rows = frames.member_rows(frame, result.members, ["id", "text"])
+    assert [r["id"] for r in rows] == result.members.column("id").to_pylist()
+    for row in rows:
+        number = int(row["id"].split("-")[1])
+        assert row["text"] == f"body {number}" and number % 5 != 0
+        assert row["_line"] == number + 2  # the header is line 1

@@ -166,3 +166,10 @@ def test_command_errors_are_one_line(tmp_path: Path, hive: str, cli_user) -> Non
     with pytest.raises(CommandError, match="sample size 5000 exceeds the frame's 2000 rows"):
         call_command("sample", "draw", "e", "--frame", hive, "--design", "uniform", "--size", "5000", "--seed", "1")
     assert nothing_written()
+
+
+def test_frame_size_holds_billions(cli_user) -> None:
+    sample = Sample.objects.create(name="big", method="uniform", seed=1, frame_size=5_000_000_000, requested_size=1,
+                                   size=1, expected_size=1.0)
+    sample.refresh_from_db()
+    assert sample.frame_size == 5_000_000_000
