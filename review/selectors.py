@@ -51,7 +51,7 @@ def review_queue_overview() -> list[dict]:
     for queue in queues:
         measured = rater_quality(by_queue.get(queue.pk, []), gold)
         rows.append({"queue": queue,
-                     "labelers": [{"labeler": labelers[rater], **values}
+                     "labelers": [{"labeler": labelers[rater], **values, "drift_week": drifting.get(rater)}
                                   for rater, values in sorted(measured.items(), key=lambda kv: str(labelers[kv[0]]))],
                      "drifting": [{"labeler": labelers[rater], "week": drifting[rater]}
                                   for rater in sorted(measured, key=lambda r: str(labelers[r])) if rater in drifting],

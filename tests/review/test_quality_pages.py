@@ -67,6 +67,8 @@ def test_queues_page_flags_the_drifting_labeler_and_links_the_pages(client, ops,
     flags = html.split('class="drift-flags"')[1].split("</p>")[0]
     assert f'/labelers/{world.bob.pk}/quality/' in flags and ">bob<" in flags and ">ann<" not in flags
     assert f'/vendors/{world.vendor.pk}/quality/' in html
+    rows = html.split('class="labelers"')[1].split("</table>")[0].split("<tr")
+    assert [("badge drift" in row) for row in rows if "/labelers/" in row] == [False, True, False]  # ann, bob, cy
 
 
 def test_chart_breaks_the_band_at_empty_weeks_and_marks_drift() -> None:
