@@ -7,10 +7,11 @@ The gate (:mod:`policies.gate`) names a golden set, a metric and a rule. The evi
   run's signal version: ``run create --golden-set`` then ``evaluate``). Without one the gate
   fails, naming the commands that make it.
 - **the published version** (if the policy has one): the same, for a prompt version of the
-  published policy version; and the paired Comparison (A = published, B = candidate) on the
-  same golden-set version: the newest stored one with the gate's options, else computed now
-  with ``comparison_create_unchecked`` and stored (the approver need not hold the evaluation
-  permissions to see it).
+  published policy version, preferring one with the candidate's prompt template and model;
+  and the paired Comparison (A = published, B = candidate) on the same golden-set version: the
+  newest stored one with the gate's options, else computed now with
+  ``comparison_create_unchecked`` and stored (the approver need not hold the evaluation
+  permissions to compute it).
 
 Rules:
 
@@ -158,13 +159,26 @@ def _evaluations(policy_version: PolicyVersion, golden: GoldenSetVersion) -> lis
     """Evaluations on ``golden`` of signal versions made with a prompt of ``policy_version``, newest first."""
     return list(Evaluation.objects.filter(golden_set_version=golden)
                 .filter(Q(signal_version__prompt_version__policy_version=policy_version))
-                .select_related("signal_version__signal").order_by("-created_at", "-pk"))
+                .select_related("signal_version__signal", "signal_version__prompt_version__template_version")
+                .order_by("-created_at", "-pk"))
 
 
-def _best(evaluations: list[Evaluation], gate: PublishGateSpec) -> tuple[Evaluation, dict[str, Any]] | None:
-    """The newest evaluation whose document gives the metric, else the newest (with its reason)."""
+def _like(evaluation: Evaluation, other: Evaluation) -> bool:
+    """Both signal versions labelled with the same prompt template and model (the fair pair)."""
+    a, b = evaluation.signal_version.prompt_version, other.signal_version.prompt_version
+    return a is not None and b is not None and (a.template_version.template_id, a.model) == (
+        b.template_version.template_id, b.model)
+
+
+def _best(evaluations: list[Evaluation], gate: PublishGateSpec,
+          like: Evaluation | None = None) -> tuple[Evaluation, dict[str, Any]] | None:
+    """The newest evaluation whose document gives the metric, else the newest (with its reason).
+    ``like``: prefer those made with the same prompt template and model as it (the published
+    side is paired with the candidate's)."""
     if not evaluations:
         return None
+    if like is not None:
+        evaluations = sorted(evaluations, key=lambda e: not _like(e, like))  # stable: newest first within each
     for evaluation in evaluations:
         value = evaluation_metric(evaluation.document, gate)
         if value["value"] is not None:
@@ -239,7 +253,7 @@ def publish_gate_verdict(*, version: PolicyVersion, acting_user: AbstractBaseUse
     comparison_reason = ""
     if published is not None and published.pk != version.pk:
         verdict.published = str(published)
-        found_published = _best(_evaluations(published, golden), gate)
+        found_published = _best(_evaluations(published, golden), gate, like=found[0] if found else None)
         if found_published is None:
             comparison_reason = f"no evaluation of a prompt of the published {published} on {golden}"
             if gate.rule == "no_worse_than_published_by":

@@ -197,3 +197,23 @@ def test_the_gate_definition_is_validated_and_needs_change_policy(published, aut
     policy_publish_gate_set(policy=policy, gate=None, acting_user=author)
     policy.refresh_from_db()
     assert policy.publish_gate is None
+
+
+def test_the_published_side_is_paired_with_the_candidates_template_and_model(candidate, goldset, prompts, llm_signal,
+                                                                            approver, author, ops):
+    from policies.compiler import ModelSettings
+    from policies.services import prompt_version_compile
+    from tests.evaluation.comparisons.conftest import label_arrays
+    from tests.evaluation.gate_fixtures import labeled_version
+
+    gold, worse, better = label_arrays()
+    weak, _ = prompt_version_compile(policy_version=prompts[0].policy_version,
+                                     template_version=prompts[0].template_version,
+                                     settings=ModelSettings(model="sim-weak"), acting_user=author)
+    same = labeled_version(llm_signal, prompts[0], worse, ops)  # same template and model as the candidate
+    evaluate(same, goldset, ops)
+    evaluate(labeled_version(llm_signal, prompts[1], better, ops), goldset, ops)
+    evaluate(labeled_version(llm_signal, weak, gold, ops), goldset, ops)  # newest, but another model
+    set_gate(candidate.policy, author, no_worse_than_published_by=0.05)
+    verdict = publish_gate_verdict(version=candidate, acting_user=approver)
+    assert verdict.published_signal_version == str(same) and verdict.passed
