@@ -38,6 +38,7 @@ bounded draw cannot check a billion ids: check uniqueness in the warehouse).
 
 from __future__ import annotations
 
+import fnmatch
 import glob as globlib
 import hashlib
 import math
@@ -54,6 +55,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 
 from content.sampling import allocate
 
@@ -144,38 +146,43 @@ def open_frame(location: str) -> Frame:
     URL (``s3://``, ``gs://``, ``hdfs://``…) through pyarrow's filesystems. Raises FrameError."""
     filesystem = None
     target: str | list[str] = location
-    if "://" in location and not location.startswith("file://"):
-        import pyarrow.fs as pafs
-
+    kind: str | None = None  # known here for directories (from their files)
+    if "://" in location:
         try:
             filesystem, path = pafs.FileSystem.from_uri(location)
+            if GLOB_CHARS & set(path):
+                base = path[:min(path.index(c) for c in GLOB_CHARS if c in path)].rsplit("/", 1)[0]
+                infos = filesystem.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+                target = sorted(i.path for i in infos if i.is_file and fnmatch.fnmatch(i.path, path))
+            else:
+                info = filesystem.get_file_info(path)
+                if info.type == pafs.FileType.NotFound:
+                    raise FrameError("no such file or directory", path=location)
+                target = path
+                if info.type == pafs.FileType.Directory:
+                    infos = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
+                    files = [i.path for i in infos if i.is_file and not i.base_name.startswith(("_", "."))]
+                    if not files:
+                        raise FrameError("the directory holds no data file", path=location)
+                    kind = _format_of(files)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
             raise FrameError(f"cannot open: {exc}", path=location) from exc
-        target = path
-        if GLOB_CHARS & set(path):
-            import fnmatch
-
-            base = path[:min(path.index(c) for c in GLOB_CHARS if c in path)].rsplit("/", 1)[0]
-            infos = filesystem.get_file_info(pafs.FileSelector(base, recursive=True))
-            target = sorted(i.path for i in infos if i.is_file and fnmatch.fnmatch(i.path, path))
     else:
-        path = location.removeprefix("file://")
-        if GLOB_CHARS & set(path):
-            target = sorted(p for p in globlib.glob(path, recursive=True) if os.path.isfile(p))
-        elif not os.path.exists(path):
+        if GLOB_CHARS & set(location):
+            target = sorted(p for p in globlib.glob(location, recursive=True) if os.path.isfile(p))
+        elif not os.path.exists(location):
             raise FrameError("no such file or directory", path=location)
-        else:
-            target = path
-    if isinstance(target, list) and not target:
-        raise FrameError("the glob matches no file", path=location)
+        elif os.path.isdir(location):
+            files = [os.path.join(d, f) for d, _, fs in os.walk(location) for f in fs
+                     if not f.startswith(("_", "."))]
+            if not files:
+                raise FrameError("the directory holds no data file", path=location)
+            kind = _format_of(files)
     if isinstance(target, list):
+        if not target:
+            raise FrameError("the glob matches no file", path=location)
         kind = _format_of(target)
-    elif filesystem is None and os.path.isdir(target):
-        files = [os.path.join(d, f) for d, _, fs in os.walk(target) for f in fs if not f.startswith(("_", "."))]
-        if not files:
-            raise FrameError("the directory holds no data file", path=location)
-        kind = _format_of(files)
-    else:
+    elif kind is None:
         kind = _format_of([target])
     file_format: ds.FileFormat | str = "parquet"
     if kind == "csv":
@@ -289,7 +296,7 @@ class Rows:
     ids: pa.Array
     u: np.ndarray
     w: np.ndarray
-    strata: np.ndarray  # stratum names (object), or None for one stratum
+    strata: np.ndarray | None  # stratum names (object), or None for one stratum
 
     def __len__(self) -> int:
         return len(self.u)
@@ -373,7 +380,8 @@ class _Kept:
 
 
 def _survivors(ids: np.ndarray, u: np.ndarray, w: np.ndarray, fragment: int, rows: np.ndarray | None, offset: int,
-               key_cut: float, size_cut: float, weighted: bool) -> tuple[dict[str, np.ndarray], dict | None]:
+               key_cut: float, size_cut: float, weighted: bool,
+               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
     """The rows of one stratum in one batch that may still be among the k smallest keys (key <=
     ``key_cut``) or the k largest sizes (size >= ``size_cut``). A stale (looser) cut only keeps
     more rows, so batches can be filtered in parallel with the cuts known when they started.

@@ -319,3 +319,16 @@ def test_member_rows_from_a_csv_frame_with_text_ids(tmp_path: Path) -> None:
         number = int(row["id"].split("-")[1])
         assert row["text"] == f"body {number}" and number % 5 != 0
         assert row["_line"] == number + 2  # the header is line 1
+
+
+def test_urls_open_through_pyarrow_filesystems(tmp_path: Path, table: pa.Table, parquet: str) -> None:
+    hive = tmp_path / "hive"
+    pq.write_to_dataset(table, hive, partition_cols=["country"])
+    design = Design("uniform", 40, seed=3, weight_column="impressions")
+    reference = members(draw(open_frame(parquet), design))
+    for url in [f"file://{hive}", f"file://{hive}/country=*/*.parquet", f"file://{parquet}"]:
+        assert members(draw(open_frame(url), design)) == pytest.approx(reference), url
+    with pytest.raises(FrameError, match="no such file"):
+        open_frame(f"file://{tmp_path}/nope")
+    with pytest.raises(FrameError, match="matches no file"):
+        open_frame(f"file://{tmp_path}/*.csv")
