@@ -147,6 +147,7 @@ def sample_draw(*, name: str, frame_location: str, design: frames.Design, source
     try:
         design.check()
         frame = frames.open_frame(frame_location)
+        frames.check_columns(frame, [*(content.parts or ()), *(content.metadata or ())])  # before the long read
         drawn = frames.draw(frame, design)
     except frames.FrameError as exc:
         raise _failed(exc) from exc

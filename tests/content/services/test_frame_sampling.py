@@ -163,6 +163,9 @@ def test_command_errors_are_one_line(tmp_path: Path, hive: str, cli_user) -> Non
     with pytest.raises(CommandError, match="column 'views': no such column"):
         call_command("sample", "draw", "e", "--frame", hive, "--design", "uniform", "--size", "3", "--seed", "1",
                      "--weight-column", "views")
+    with pytest.raises(CommandError, match="column 'body': no such column"):
+        call_command("sample", "draw", "e", "--frame", hive, "--design", "uniform", "--size", "3", "--seed", "1",
+                     "--metadata-columns", "body")
     with pytest.raises(CommandError, match="sample size 5000 exceeds the frame's 2000 rows"):
         call_command("sample", "draw", "e", "--frame", hive, "--design", "uniform", "--size", "5000", "--seed", "1")
     assert nothing_written()
