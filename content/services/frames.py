@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from content import frames
@@ -158,8 +158,12 @@ def sample_draw(*, name: str, frame_location: str, design: frames.Design, source
         items = _items_from_frame(frame, drawn, content)
     base_dir = content.content_file.resolve().parent if content.content_file else Path.cwd()
     stored = [(item, [image_store(ref, base_dir=base_dir) for ref in item.images]) for item in items]
-    return _sample_store(name=name, frame=frame, drawn=drawn, source=source, ids=ids, items=stored,
-                         content=content, acting_user=acting_user)
+    try:
+        return _sample_store(name=name, frame=frame, drawn=drawn, source=source, ids=ids, items=stored,
+                             content=content, acting_user=acting_user)
+    except IntegrityError as exc:  # another draw stored the same name or items meanwhile
+        raise SamplingFailed(f"sample {name!r} or some of its items were stored concurrently by another "
+                             "draw; run it again") from exc
 
 
 @transaction.atomic(durable=True)
