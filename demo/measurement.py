@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 
 from content.models import Sample
 from demo.pipeline import (
+    DEMO_AUDIT_SHARE,
     DEMO_MODEL,
     RUN_NAME,
     SAMPLE_NAME,
@@ -36,6 +37,8 @@ from evaluation.services.signals import signal_create, signal_version_create
 from goldsets.models import GoldenSetVersion
 from policies.models import PromptTemplateVersion
 from policies.services import prompt_version_compile
+from prevalence.models import ANY_VIOLATION, PrevalenceEstimate
+from prevalence.services import PrevalenceRequest, prevalence_estimate_create
 from runs.models import LabelingRun, RunStatus
 from runs.services.runs import VoterSpec, labeling_run_create, labeling_run_start
 from simulator.classifier import classifier_score
@@ -51,6 +54,8 @@ RUN_B_NAME = f"{RUN_NAME}-{TEMPLATE_B.replace('_', '-')}"
 class DemoMeasurement:
     evaluations: list[tuple[str, Evaluation]] = field(default_factory=list)
     comparison: Comparison | None = None
+    prevalence: list[PrevalenceEstimate] = field(default_factory=list)
+    truth: dict[str, float] = field(default_factory=dict)
 
 
 def _wait(run: LabelingRun, timeout: float) -> LabelingRun:
@@ -78,7 +83,7 @@ def _template_run(*, simulator_url: str, ops, log: Callable[[str], None], timeou
     endpoint = demo_endpoint(simulator_url=simulator_url, ops=ops, log=log)
     run = labeling_run_create(name=RUN_B_NAME, sample=Sample.objects.get(name=SAMPLE_NAME), prompt_version=prompt,
                               voters=[VoterSpec(endpoint, model) for model in SIM_MODELS],
-                              confidence_threshold=0.75, audit_share=0.05, audit_seed=2026, chunk_size=50,
+                              confidence_threshold=0.75, audit_share=DEMO_AUDIT_SHARE, audit_seed=2026, chunk_size=50,
                               acting_user=ops)
     log(f"run {run.name!r} (template {TEMPLATE_B}, same sample and voters): estimate "
         f"{run.estimated_input_tokens} input tokens, cost {run.estimated_cost}")
@@ -163,4 +168,35 @@ def demo_measurement(*, simulator_url: str, golden: GoldenSetVersion, log: Calla
     run_b = _template_run(simulator_url=simulator_url, ops=ops, log=log, timeout=timeout)
     version_b = _run_signal_version(run_b, ops, log)
     result.comparison = _comparison(version_a, version_b, golden, ops, log)
+    result.prevalence = demo_prevalence(golden=golden, log=log)
+    result.truth = prevalence_truth()
     return result
+
+
+def prevalence_truth() -> dict[str, float]:
+    """The share of ConvAbuse items whose annotators' majority label is each label (and any
+    violation), over every annotated item: what the demo's estimates aim at."""
+    majorities = [Counter(label for _, label in given).most_common(1)[0][0] for given in annotations_by_item().values()]
+    shares = {label: count / len(majorities) for label, count in Counter(majorities).items()}
+    shares[ANY_VIOLATION] = sum(1 for label in majorities if label != "not_harassment") / len(majorities)
+    return shares
+
+
+def demo_prevalence(*, golden: GoldenSetVersion, log: Callable[[str], None]) -> list[PrevalenceEstimate]:
+    """Estimate the harassment prevalence of the ConvAbuse frame from the demo run's LLM labels
+    and the human labels of the items it routed to people (every estimator that applies)."""
+    ops = get_user_model().objects.get(username="ops")
+    run = LabelingRun.objects.get(name=RUN_NAME)
+    existing = list(PrevalenceEstimate.objects.filter(run=run).order_by("label", "estimator"))
+    if existing:
+        log(f"reused {len(existing)} prevalence estimates of run {run.name!r}")
+        return existing
+    # Some routed items have fewer ConvAbuse annotators than the queues' overlap, so their tasks
+    # stay open: they are estimated as missing at random within their routing group, and say so.
+    estimates = prevalence_estimate_create(sample=run.sample, run=run, request=PrevalenceRequest(allow_pending=True),
+                                           golden_set_version=golden, acting_user=ops)
+    pending = estimates[0].n_pending if estimates else 0
+    log(f"{len(estimates)} prevalence estimates from run {run.name!r} and its human-reviewed items"
+        + (f" ({pending} routed items still without a final human label, treated as missing at random within their "
+           "routing group)" if pending else ""))
+    return estimates

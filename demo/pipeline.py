@@ -53,6 +53,9 @@ LABELS_FILE = "convabuse-human-labels.jsonl"
 VENDOR = "ConvAbuse annotators"
 GOLDEN_SET = "harassment-convabuse"
 ENDPOINT = "simulator"
+# The random share of would-be auto-accepted items that people review anyway: the audit that
+# prevalence estimates (PPI) rest on, besides every item the voters disagreed on.
+DEMO_AUDIT_SHARE = 0.2
 
 
 def _label(annotation: dict) -> str:
@@ -132,7 +135,8 @@ def demo_run(*, simulator_url: str, log: Callable[[str], None], sample_size: int
                                            settings=DEMO_MODEL, acting_user=ops)
         run = labeling_run_create(name=RUN_NAME, sample=sample, prompt_version=prompt,
                                   voters=[VoterSpec(endpoint, model) for model in SIM_MODELS],
-                                  confidence_threshold=0.75, audit_share=0.05, audit_seed=2026, chunk_size=50,
+                                  confidence_threshold=0.75, audit_share=DEMO_AUDIT_SHARE, audit_seed=2026,
+                                  chunk_size=50,
                                   acting_user=ops)
         log(f"run {run.name!r}: estimate {run.estimated_input_tokens} input tokens, cost {run.estimated_cost}")
         run = labeling_run_start(run=run, acting_user=ops)

@@ -21,6 +21,7 @@ from goldsets.models import GoldenSetVersion
 from policies.models import PolicyVersion
 from policies.selectors import policy_version_get
 from policies.services import policy_version_create_draft, policy_version_publish, policy_version_submit
+from prevalence.models import ANY_VIOLATION, PrevalenceEstimate
 from review.labelstudio import LabelStudioClient
 from review.models import HiddenGoldItem, HumanLabel, LabelImport, ReviewQueue, ReviewTask
 from runs.models import Judgement, LabelingRun, LLMEndpoint
@@ -77,7 +78,7 @@ def snapshot(ls: LabelStudioClient) -> dict[str, object]:
         "golden set versions": list(GoldenSetVersion.objects.values_list("number", "status", "digest")),
         "signal versions": sorted(SignalVersion.objects.values_list("signal__name", "number")),
         "signal scores": SignalScore.objects.count(), "evaluations": Evaluation.objects.count(),
-        "comparisons": Comparison.objects.count(),
+        "comparisons": Comparison.objects.count(), "prevalence estimates": PrevalenceEstimate.objects.count(),
         "Label Studio tasks": {name: len(tasks) for name, tasks in projects.items()},
         "Label Studio annotations": {name: sum(len(t.annotations) for t in tasks) for name, tasks in projects.items()},
     }
@@ -99,6 +100,8 @@ def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(
     assert Evaluation.objects.count() == 2 and Comparison.objects.count() == 1
     comparison = Comparison.objects.get()
     assert comparison.document["coverage"]["both"] > 0
+    estimators = set(PrevalenceEstimate.objects.filter(label=ANY_VIOLATION).values_list("estimator", flat=True))
+    assert {"ht", "hajek", "ppi", "ppi++"} <= estimators, estimators
 
     # A user starts a draft from harassment@1, edits it and has it published in the admin.
     User = get_user_model()
@@ -127,5 +130,6 @@ def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(
     assert any(line.startswith("reused golden set harassment-convabuse v1 (frozen") for line in second)
     assert sum(line.startswith("reused evaluation ") for line in second) == 2
     assert any(line.startswith("reused comparison ") for line in second)
+    assert any(line.startswith("reused ") and "prevalence estimates" in line for line in second)
     assert not any(line.startswith(("imported ", "content import:", "queue ", "SIMULATED", "freezing"))
                    for line in second), "\n".join(second)

@@ -96,6 +96,22 @@ class Command(BaseCommand):
                 say(f"    prompt templates compared, {comparison.signal_version_b} (sectioned_policy) vs "
                     f"{comparison.signal_version_a} (json_classifier), paired: {f1} {delta_text(rows[f1])}")
                 say(f"      page: {urls['web']}/comparisons/{comparison.pk}/")
+            if measured.prevalence:
+                first = measured.prevalence[0]
+                design = first.design
+                say(f"  Prevalence in the ConvAbuse frame (N {design['frame_size']}; sample of {design['size']}, "
+                    f"{design['method']}; people reviewed {first.n_human} of its items: every disagreement or "
+                    f"low confidence and a {design['audit_share']:.0%} random audit of the rest; 95 % CIs"
+                    + ("; LLM labels from SIMULATED voters" if first.simulated else "") + "):")
+                by_label: dict[str, list] = {}
+                for estimate in measured.prevalence:
+                    by_label.setdefault(estimate.label, []).append(estimate)
+                for label, rows in sorted(by_label.items(), key=lambda kv: -measured.truth.get(kv[0], 0)):
+                    say(f"    {label:<18} truth {measured.truth.get(label, 0):.3f} (all annotators' labels)")
+                    say("      " + " · ".join(
+                        f"{row.estimator} {row.estimate:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]"
+                        if row.ci_low is not None else f"{row.estimator} {row.estimate:.3f}" for row in rows))
+                say(f"    page: {urls['web']}/prevalence/{first.policy_version.policy.slug}/")
             say(f"    evaluate: {cli} evaluate {measured.evaluations[0][1].signal_version} --golden-set "
                 f"{golden.golden_set.name} --user ops")
             say(f"  Command line, in any shell (settings from {settings.DEMO_ENV_FILE}; commands that change "
