@@ -248,6 +248,9 @@ def policy_version_publish(*, version: PolicyVersion, acting_user: AbstractBaseU
     failed = [v for v in verdicts if not v.passed]
     override_reason = override_reason.strip()
     if failed and not override_reason:
+        with transaction.atomic():  # the refusal is on the record too
+            audit_event_record(actor=acting_user, event_type="policy_version.publish_blocked", obj=version,
+                               details={"verdicts": [v.as_json() for v in verdicts]})
         raise PublishGateFailed(
             f"{version} cannot be published: " + "; ".join(v.message for v in failed)
             + ". An approver may override with a written reason.",

@@ -42,6 +42,9 @@ def test_no_evaluation_of_the_candidate_blocks_with_a_clear_message(candidate, v
     candidate.refresh_from_db()
     assert candidate.status == PolicyVersionStatus.IN_REVIEW
     assert not AuditEvent.objects.filter(event_type="policy_version.published", object_id=str(candidate.pk)).exists()
+    blocked = AuditEvent.objects.get(event_type="policy_version.publish_blocked")
+    assert blocked.actor == approver and blocked.details["verdicts"][0]["details"]["missing"] == [
+        "an evaluation of harassment@2's prompt on gs@1"]
 
 
 def test_a_golden_set_without_a_frozen_version_blocks(candidate, author, approver, published):
