@@ -35,21 +35,39 @@ def _display(e: PrevalenceEstimate) -> dict:
         "classical": None if e.classical_estimate is None else
         f"{percent(e.classical_estimate)} {_interval_text(e.classical_ci_low, e.classical_ci_high)}",
         "agreement": f"{percent(audit['agreement'], 1)} of {audit['n']}" if audit.get("n") else "no audit",
+        "agreement_share": percent(audit["agreement"], 1) if audit.get("n") else "no audit",
+        "classical_estimate": percent(e.classical_estimate),
+        "classical_interval": _interval_text(e.classical_ci_low, e.classical_ci_high),
     }
 
 
+# The estimate a label's row of the forest plot shows: the most model-assisted one computed.
+HEADLINE = ("stratified-ppi", "ppi++", "ppi", "stratified", "hajek", "ht")
+
+
 def _forest_rows(estimates: list[PrevalenceEstimate], *, with_label: bool) -> list[ForestRow]:
+    """One row per estimate, and under each PPI estimate its human-only interval on the same labels."""
     rows = []
     for e in estimates:
-        prefix = f"{e.label} · " if with_label else ""
-        first = not rows or (with_label and rows[-1].name.split(" · ")[0] != e.label)
+        name = e.label if with_label else e.estimator
         ppi = e.classical_estimate is not None
         low, high = (e.ci_low, e.ci_high) if ppi or e.ci_wilson_low is None else (e.ci_wilson_low, e.ci_wilson_high)
-        rows.append(ForestRow(f"{prefix}{e.estimator}", e.estimate, low, high, "ppi" if ppi else "design", first))
+        rows.append(ForestRow(name, e.estimate, low, high, "ppi" if ppi else "design", heading=True))
         if ppi:
-            rows.append(ForestRow(f"{prefix}{e.estimator} {HUMAN_ONLY}", e.classical_estimate, e.classical_ci_low,
-                                  e.classical_ci_high, "human"))
+            rows.append(ForestRow(HUMAN_ONLY, e.classical_estimate, e.classical_ci_low, e.classical_ci_high, "human"))
     return rows
+
+
+def _headlines(estimates: list[PrevalenceEstimate], violating: set[str]) -> list[PrevalenceEstimate]:
+    """Per violating label (and any violation), its headline estimate (``HEADLINE`` order)."""
+    best: dict[str, PrevalenceEstimate] = {}
+    for e in estimates:
+        if e.label not in violating:
+            continue
+        current = best.get(e.label)
+        if current is None or HEADLINE.index(e.estimator) < HEADLINE.index(current.estimator):
+            best[e.label] = e
+    return list(best.values())
 
 
 def _ordered(estimates: list[PrevalenceEstimate], labels: list[str]) -> list[PrevalenceEstimate]:
@@ -79,7 +97,9 @@ def policy_prevalence_page(request: HttpRequest, policy_slug: str) -> HttpRespon
     found = policy_prevalence(policy_slug=policy_slug)
     context: dict = {"policy_slug": policy_slug, "policy_version": found.policy_version}
     if found.estimates:
-        labels = [label.key for label in found.policy_version.labels.all()] + [ANY_VIOLATION]
+        taxonomy = list(found.policy_version.labels.all())
+        labels = [label.key for label in taxonomy] + [ANY_VIOLATION]
+        violating = {label.key for label in taxonomy if label.is_violation} | {ANY_VIOLATION}
         estimates = _ordered(found.estimates, labels)
         for e in estimates:
             e.display = _display(e)
@@ -93,7 +113,9 @@ def policy_prevalence_page(request: HttpRequest, policy_slug: str) -> HttpRespon
             "design_audit_share": percent(newest.design["audit_share"], 1),
             "simulated_voters": run_simulated_voters(run=newest.run) if newest.simulated else [],
             "strata": strata, "stratum_table": stratum_table,
-            "forest_svg": mark_safe(forest_chart(_forest_rows(estimates, with_label=True))),  # our SVG, escaped
+            "headlines": _headlines(estimates, violating),
+            "forest_svg": mark_safe(forest_chart(_forest_rows(_headlines(estimates, violating), with_label=True),
+                                                 width=460, label_width=140)),  # our SVG, labels escaped
         })
     return render(request, "prevalence/policy.html", context)
 
@@ -108,6 +130,6 @@ def estimate_detail(request: HttpRequest, estimate_id: int) -> HttpResponse:
         "e": estimate, "design": estimate.design, "strata": strata,
         "design_audit_share": percent(estimate.design["audit_share"], 1),
         "simulated_voters": run_simulated_voters(run=estimate.run) if estimate.simulated else [],
-        "forest_svg": mark_safe(forest_chart(_forest_rows([estimate], with_label=False), width=560,
-                                             label_width=170)),  # our SVG, labels escaped
+        "forest_svg": mark_safe(forest_chart(_forest_rows([estimate], with_label=False), width=460,
+                                             label_width=140)),  # our SVG, labels escaped
     })

@@ -77,7 +77,8 @@ def test_pages(stored, client, pipeline, writer):
     assert client.get("/prevalence/harassment/").status_code == 403
     client.force_login(pipeline)
     page = client.get("/prevalence/harassment/").content.decode()
-    assert "SIMULATED VOTERS" in page and 'id="forest"' in page and "ppi human-only" in page
+    assert "SIMULATED VOTERS" in page and 'id="forest"' in page and ">human-only</text>" in page
+    assert ">any violation</text>" in page and ">not_harassment</text>" not in page  # violations' headlines
     assert "41.78 %" in page and "34.00 %" in page  # the PPI estimate and the human-only one beside it
     assert "uniform" in page and "40" in page and "40.0 %" in page  # design, N, audit share
     detail = client.get(f"/prevalence/estimates/{ppi.pk}/").content.decode()
