@@ -63,7 +63,7 @@ DESIGNS = ("uniform", "stratified", "score_weighted")
 MISSING_STRATUM = "(missing)"
 MAX_STRATA = 10_000
 CANDIDATE_BUDGET = 2_000_000  # candidate rows kept in one pass before falling back to two passes
-BATCH_ROWS = 1 << 18
+BATCH_ROWS = 1 << 16  # rows per batch: its arrays stay in the CPU cache
 WORKERS = max(1, min(4, (os.cpu_count() or 1) - 1))  # batch filters in parallel with the main thread
 GLOB_CHARS = set("*?[")
 
