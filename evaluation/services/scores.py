@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,12 @@ from content.services.imports import import_job_run
 from evaluation.models import SignalScore, SignalScoreImport, SignalVersion
 from evaluation.scorefile import (
     ParsedScore,
+    ScoreColumns,
     ScoreFileError,
     ScoreRules,
     file_format,
     parse_score_object,
-    read_scores,
+    read_score_batches,
 )
 from evaluation.services.signals import taxonomy_of
 from touchstone.audit import audit_event_record
@@ -43,6 +45,21 @@ ITEM_CHUNK = 5_000  # keys per IN (...): well under SQLite's variable limit
 SCORE_COLUMNS = ("version_id", "item_id", "score", "label", "observed_at")
 INSERT_SQL = (f"INSERT INTO {SignalScore._meta.db_table} ({', '.join(SCORE_COLUMNS)}) "
               f"VALUES ({', '.join(['%s'] * len(SCORE_COLUMNS))})")
+
+
+def _known_insert_sql() -> str:
+    """One row per execution, its item found by (source, external id) in the same statement,
+    parameters (version, source, external id, score, label, observed_at); a row whose item is
+    unknown or already scored in the version inserts nothing. On SQLite a scalar subquery in
+    VALUES with OR IGNORE (an INSERT ... SELECT inside a savepoint costs SQLite a statement
+    journal, 2-3x slower); on PostgreSQL an INSERT ... SELECT."""
+    table, items, columns = SignalScore._meta.db_table, ContentItem._meta.db_table, ", ".join(SCORE_COLUMNS)
+    if connection.vendor == "sqlite":
+        return (f"INSERT OR IGNORE INTO {table} ({columns}) VALUES "
+                f"(%s, (SELECT id FROM {items} WHERE source = %s AND external_id = %s), %s, %s, %s)")
+    return (f"INSERT INTO {table} ({columns}) SELECT v, id, score, label, observed_at::timestamptz "
+            f"FROM (VALUES (%s, %s, %s, %s::double precision, %s, %s)) AS p(v, source, external_id, score, label, "
+            f"observed_at) JOIN {items} USING (source, external_id) ON CONFLICT (version_id, item_id) DO NOTHING")
 
 
 class ScoresConflict(LocatedError):
@@ -166,6 +183,31 @@ def _split(version: SignalVersion, known: list[tuple[ParsedScore, int]], stored:
     return fresh, duplicates
 
 
+def _clean_batch_insert(version: SignalVersion, batch: ScoreColumns | list[ParsedScore]) -> bool:
+    """The fast path of a batch without a bad row: insert every row at once, each resolving its
+    item in the insert itself (no lookup round trip, no per-row Python objects). Succeeds, and
+    returns True, only if every row was stored, i.e. every item exists and none is scored yet
+    in this version (nor twice in the batch); otherwise it undoes itself and returns False, and the
+    batch takes the row-by-row path, which reports the unknown items and duplicates. Runs inside
+    a transaction."""
+    if isinstance(batch, ScoreColumns):
+        sources, external_ids, scores, labels = batch.sources(), batch.external_ids(), batch.scores(), batch.labels()
+        observed = batch.observed_at_text(utc_suffix="+00:00" if connection.vendor == "postgresql" else "")
+    else:
+        _, sources, external_ids, scores, labels, times = zip(*batch, strict=True)
+        adapt = _datetime_adapter()
+        observed = [adapt(when) if when is not None else None for when in times]
+    params = list(zip(repeat(version.pk), sources, external_ids, scores, labels, observed, strict=False))
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(_known_insert_sql(), params)
+            if cursor.rowcount != len(params):
+                raise _StoredBefore
+    except _StoredBefore:
+        return False
+    return True
+
+
 def _write_batch(*, version: SignalVersion, batch: list[ParsedScore], state: _ImportState, path: str,
                  rejects: list[LineError]) -> None:
     """Runs inside a transaction: store one batch's new scores of known items; count and list
@@ -200,7 +242,7 @@ def _save_counters(job: SignalScoreImport, state: _ImportState) -> None:
         unknown=state.unknown, unknown_items=state.unknown_items, errors=state.errors[:MAX_ERRORS_KEPT])
 
 
-def _whole_file_errors(records: Iterator[ParsedScore | LineError]) -> Iterator[ParsedScore | LineError]:
+def _whole_file_errors(records: Iterator[Any]) -> Iterator[Any]:
     try:
         yield from records
     except ScoreFileError as error:
@@ -247,24 +289,37 @@ def signal_scores_import(*, path: Path, version: SignalVersion, acting_user: Abs
         if on_error:
             on_error(error)
 
-    def process(batch: list[ParsedScore | LineError]) -> None:
-        good: list[ParsedScore] = []
-        rejects: list[LineError] = []
-        for record in batch:
-            (rejects if isinstance(record, LineError) else good).append(record)  # type: ignore[arg-type]
-        state.lines_read += len(batch)
-        with transaction.atomic():
-            _write_batch(version=version, batch=good, state=state, path=str(path), rejects=rejects)
-            for error in sorted(rejects, key=lambda e: e.line or 0):
-                reject(error)
-            if not strict:
-                _save_counters(job, state)
-        reset_queries()
-        if on_progress:
-            on_progress(state.lines_read)
+    fast = [True]  # whether the next clean batch tries the fast path: not right after unknowns or duplicates
 
-    records = _whole_file_errors(read_scores(handle, fmt=kind, path=str(path), rules=rules))
-    return import_job_run(job, path=path, handle=handle, records=records, strict=strict, batch_size=batch_size,
+    def process(chunks: list[ScoreColumns | list[ParsedScore | LineError]]) -> None:
+        for chunk in chunks:  # one batch of ``batch_size`` rows
+            state.lines_read += len(chunk)
+            with transaction.atomic():
+                clean = isinstance(chunk, ScoreColumns) or not any(isinstance(r, LineError) for r in chunk)
+                if clean and fast[0] and chunk and _clean_batch_insert(version, chunk):  # type: ignore[arg-type]
+                    state.imported += len(chunk)
+                    state.batches += 1
+                else:
+                    rows = chunk.rows() if isinstance(chunk, ScoreColumns) else chunk
+                    good: list[ParsedScore] = []
+                    rejects: list[LineError] = []
+                    for record in rows:
+                        (rejects if isinstance(record, LineError) else good).append(record)  # type: ignore[arg-type]
+                    unknown_before = state.unknown
+                    _write_batch(version=version, batch=good, state=state, path=str(path), rejects=rejects)
+                    fast[0] = state.unknown == unknown_before and not any(
+                        e.reason.startswith("duplicate:") for e in rejects)
+                    for error in sorted(rejects, key=lambda e: e.line or 0):
+                        reject(error)
+                if not strict:
+                    _save_counters(job, state)
+            reset_queries()
+            if on_progress:
+                on_progress(state.lines_read)
+
+    records = _whole_file_errors(read_score_batches(handle, fmt=kind, path=str(path), rules=rules,
+                                                    batch_rows=batch_size))
+    return import_job_run(job, path=path, handle=handle, records=records, strict=strict, batch_size=1,
                           process=process, save_counters=lambda: _save_counters(job, state),
                           event_type="signal_scores.imported", acting_user=acting_user)
 
