@@ -106,12 +106,14 @@ def _items_from_file(path: Path, wanted: set[str]) -> list[ParsedItem]:
     read in one streaming pass; every drawn id must be there."""
     kind = "csv" if path.suffix.lower() == ".csv" else "jsonl"
     found: dict[str, ParsedItem] = {}
-    errors: list[LineError] = []
+    first_error: LineError | None = None  # the first unreadable line, to explain a missing id
+    unreadable = 0
     try:
         with path.open(encoding="utf-8", newline="" if kind == "csv" else None) as handle:
             for record in _records(handle, path=str(path), kind=kind):
                 if isinstance(record, LineError):
-                    errors.append(record)
+                    unreadable += 1
+                    first_error = first_error or record
                 elif record.external_id in wanted:
                     if record.external_id in found:
                         raise SamplingFailed(f"{path}:{record.line}: external_id: {record.external_id!r} appears "
@@ -123,7 +125,7 @@ def _items_from_file(path: Path, wanted: set[str]) -> list[ParsedItem]:
         raise SamplingFailed(f"{path}: not UTF-8 text: {exc.reason}", extra={"path": str(path)}) from exc
     missing = sorted(wanted - set(found))
     if missing:
-        hint = f"; {len(errors)} lines could not be read, first: {errors[0]}" if errors else ""
+        hint = f"; {unreadable} lines could not be read, first: {first_error}" if first_error else ""
         raise SamplingFailed(f"{path}: {len(missing)} drawn ids are not in the content file (first: "
                              f"{missing[0]!r}){hint}", extra={"path": str(path)})
     return list(found.values())
@@ -151,7 +153,7 @@ def sample_draw(*, name: str, frame_location: str, design: frames.Design, source
         drawn = frames.draw(frame, design)
     except frames.FrameError as exc:
         raise _failed(exc) from exc
-    ids = [str(i) for i in drawn.members.column("id").to_pylist()]
+    ids = [str(i).strip() for i in drawn.members.column("id").to_pylist()]  # as external ids are stored
     if content.content_file is not None:
         items = _items_from_file(content.content_file, set(ids))
     else:

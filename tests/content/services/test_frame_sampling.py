@@ -176,3 +176,16 @@ def test_frame_size_holds_billions(cli_user) -> None:
                                    size=1, expected_size=1.0)
     sample.refresh_from_db()
     assert sample.frame_size == 5_000_000_000
+
+
+def test_text_ids_with_spaces_and_unreadable_content_lines(tmp_path: Path, cli_user) -> None:
+    frame = tmp_path / "frame.parquet"
+    pq.write_table(pa.table({"id": [f" p{i} " for i in range(40)], "text": [f"t{i}" for i in range(40)]}), frame)
+    sample = sample_draw(name="s", frame_location=str(frame), design=Design("uniform", 10, 1), acting_user=cli_user)
+    assert sample.size == 10 and all(not e.startswith(" ") for e in ContentItem.objects.values_list("external_id",
+                                                                                                   flat=True))
+    content = tmp_path / "content.jsonl"
+    content.write_text("{broken\n" * 3)
+    with pytest.raises(SamplingFailed, match=r"10 drawn ids are not in the content file .*3 lines could not be read"):
+        sample_draw(name="t", frame_location=str(frame), design=Design("uniform", 10, 1), acting_user=cli_user,
+                    content=FrameContent(content_file=content))
