@@ -1,7 +1,12 @@
 """Signal scores in: files (JSONL, CSV, Parquet) through ``signal_scores_import``, API batches
 through ``signal_scores_add``. Both stream in batches, resolve items by (source, external id),
 refuse bad rows at their line, list unknown items, and never store two scores of one item in
-one version. Scores are write-once (see evaluation.models)."""
+one version. Scores are write-once (see evaluation.models).
+
+A file's batch without a bad row (a clean Parquet batch is checked by column) first takes a fast
+path, ``_clean_batch_insert``: one executemany resolving each item inside the insert. If any row
+was not stored (an unknown item, a duplicate), that is undone and the batch goes row by row, which
+reports exactly what it always did; after such a batch the next one goes row by row directly."""
 
 from __future__ import annotations
 
