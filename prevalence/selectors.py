@@ -23,6 +23,7 @@ from touchstone.errors import NotFound
 # The final human label of an item: the adjudicated label, else the majority of its valid review
 # labels (the freeze's rule with one label enough), as goldsets.freeze.decide_gold decides it.
 FINAL_LABEL_RULE = FreezeRule(min_labels=1, rule="majority")
+CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,11 @@ def sample_member_rows(*, sample: Sample) -> list[MemberRow]:
 
 def run_decisions(*, run: LabelingRun, item_ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
     """item id -> (outcome, reason, LLM label) of ``run``'s decisions on ``item_ids``."""
+    wanted = set(item_ids)
+    # Not narrowed by item ids in SQL: a large sample would pass SQLite's limit on parameters.
     return {row.item_id: (row.outcome, row.reason, row.label)
-            for row in item_decisions_under_policy_version(
-                policy_version_id=run.prompt_version.policy_version_id, item_ids=item_ids)
-            if row.run_id == run.pk}
+            for row in item_decisions_under_policy_version(policy_version_id=run.prompt_version.policy_version_id)
+            if row.run_id == run.pk and row.item_id in wanted}
 
 
 def run_simulated_voters(*, run: LabelingRun) -> list[str]:
@@ -63,7 +65,11 @@ def final_human_labels(*, policy_version_id: int, item_ids: Iterable[int], taxon
     valid labels in the taxonomy only). An item with an open review or adjudication task, or with
     labels but no majority and no adjudication, is pending."""
     wanted = set(item_ids)
-    open_tasks = review_task_open_item_ids(policy_version_id=policy_version_id, item_ids=wanted)
+    ordered = sorted(wanted)
+    open_tasks: set[int] = set()
+    for start in range(0, len(ordered), CHUNK):  # SQLite's limit on parameters
+        open_tasks |= review_task_open_item_ids(policy_version_id=policy_version_id,
+                                                item_ids=ordered[start:start + CHUNK])
     final, pending = {}, set()
     for item_id, rows in human_labels_by_item(policy_version_id=policy_version_id):
         if item_id not in wanted:
@@ -81,7 +87,9 @@ def final_human_labels(*, policy_version_id: int, item_ids: Iterable[int], taxon
 
 def golden_labels(*, version: GoldenSetVersion, item_ids: Iterable[int]) -> dict[int, str]:
     """item id -> gold label for the golden-set version's items among ``item_ids``."""
-    return {row.item_id: row.gold_label for row in goldset_version_gold_rows(version=version, item_ids=item_ids)}
+    wanted = set(item_ids)
+    return {row.item_id: row.gold_label for row in goldset_version_gold_rows(version=version)
+            if row.item_id in wanted}
 
 
 def prevalence_estimate_list(*, policy_slug: str | None = None) -> QuerySet[PrevalenceEstimate]:

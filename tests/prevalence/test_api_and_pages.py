@@ -95,3 +95,9 @@ def test_admin_is_read_only(stored, admin_client):
     assert admin_client.get("/admin/prevalence/prevalenceestimate/add/").status_code == 403
     assert admin_client.post(f"/admin/prevalence/prevalenceestimate/{one.pk}/delete/", {"post": "yes"}).status_code \
         == 403
+
+
+def test_the_policy_page_reads_in_a_few_queries(stored, client, pipeline, django_assert_max_num_queries):
+    client.force_login(pipeline)
+    with django_assert_max_num_queries(12):
+        assert client.get("/prevalence/harassment/").status_code == 200

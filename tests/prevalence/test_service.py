@@ -56,9 +56,11 @@ def test_against_stats_and_ppi_python(worked, ops):
     row = _estimate(worked, ops, "hajek")
     assert (row.estimate, row.se, row.ci_low, row.ci_wilson_high) == pytest.approx(
         (hajek["estimate"], hajek["se"], hajek["ci"][0], hajek["ci_wilson"][1]))
-    ht = sp.horvitz_thompson(y, pi_star, 40)
     row = _estimate(worked, ops, "ht")
-    assert (row.estimate, row.se) == pytest.approx((ht["mean"], ht["se_mean"]))
+    assert row.estimate == pytest.approx(sp.horvitz_thompson(y, pi_star, 40)["mean"])
+    # Its SE: the same total over all 20 members (y/π2, 0 when not labelled by people).
+    over_sample = sp.horvitz_thompson(Y_CENSUS + [v / 0.4 for v in Y_AUDIT] + [0] * 9, [0.5] * 20, 40)
+    assert (row.estimate, row.se) == pytest.approx((over_sample["mean"], over_sample["se_mean"]))
     # Inside the auto group, PPI(++) is ppi-python's estimator on the audit and the other auto items.
     for kind, tuning in (("ppi", False), ("ppi++", True)):
         inner = sp.ppi_mean(Y_AUDIT, YHAT_AUDIT, YHAT_OTHERS, power_tuning=tuning)
@@ -149,3 +151,33 @@ def test_permissions(worked, pipeline, writer):
             prevalence_estimate_create(sample=sample, run=run, request=PrevalenceRequest(), acting_user=user)
     assert pipeline.has_perm("prevalence.view_prevalenceestimate")
     assert not writer.has_perm("prevalence.view_prevalenceestimate")
+
+
+def test_an_open_review_task_is_pending(worked, published, ops):
+    # Member 3 has one label but its review task still waits for a second one: pending.
+    from review.models import ReviewQueue, ReviewTask, Vendor
+
+    sample, run, members = worked
+    queue = ReviewQueue.objects.create(name="q", policy_version=published, vendor=Vendor.objects.get(name="acme"))
+    ReviewTask.objects.create(queue=queue, item_id=members[3], status="open", labels=1)
+    ReviewTask.objects.create(queue=queue, item_id=members[4], status="complete", labels=2)
+    with pytest.raises(PrevalenceInvalid, match=r"1 of the sample's 20 items have no label yet \(1 routed"):
+        prevalence_estimate_create(sample=sample, run=run, acting_user=ops, request=PrevalenceRequest(
+            estimators=("ppi",), labels=(ANY_VIOLATION,)))
+
+
+def test_llm_agreement_with_a_golden_set(worked, published, ops):
+    from content.models import ContentItem
+    from tests.evaluation.evaluations.conftest import frozen_goldset
+
+    sample, run, members = worked
+    external = dict(ContentItem.objects.filter(pk__in=members).values_list("pk", "external_id"))
+    # Gold on members 6 (insult; the LLM said not_harassment), 11 (insult; LLM insult), 12 (not; LLM not).
+    golden = frozen_goldset(published, [(external[members[i]], gold, {}, [], {}) for i, gold in
+                                        ((6, "insult"), (11, "insult"), (12, "not_harassment"))], source="t")
+    row = prevalence_estimate_create(sample=sample, run=run, golden_set_version=golden, acting_user=ops,
+                                     request=PrevalenceRequest(estimators=("hajek",), labels=("insult",)))[0]
+    assert row.golden_set_version == golden
+    check = row.agreement["golden_set"]
+    assert check["n"] == 3 and check["agreement"] == pytest.approx(2 / 3)
+    assert check["ci"] == pytest.approx(list(sp.wilson_interval(2 / 3, (2 / 9 / 3) ** 0.5, 3)))
