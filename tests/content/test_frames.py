@@ -10,6 +10,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from content import frames
 from content.frames import Design, FrameError, draw, merge_candidates, open_frame, partition_candidates
@@ -332,3 +334,31 @@ def test_urls_open_through_pyarrow_filesystems(tmp_path: Path, table: pa.Table, 
         open_frame(f"file://{tmp_path}/nope")
     with pytest.raises(FrameError, match="matches no file"):
         open_frame(f"file://{tmp_path}/*.csv")
+
+
+@settings(max_examples=150, deadline=None)
+@given(sizes=st.lists(st.one_of(st.integers(0, 50), st.integers(1000, 100_000)), min_size=2, max_size=80),
+       data=st.data(), seed=st.integers(0, 2**40), cuts=st.integers(1, 6))
+def test_plan_probabilities_are_pps_and_any_partitioning_draws_the_same(sizes, data, seed, cuts) -> None:
+    weights = np.asarray(sizes, dtype=float)
+    positive = int((weights > 0).sum())
+    assume(positive >= 1)
+    n = data.draw(st.integers(1, positive))
+    design = Design("uniform", n, seed, weight_column="impressions")
+    largest = np.sort(weights)[::-1][:n]
+    plan = frames.make_plan(frames.Totals({"": len(sizes)}, {"": positive}, {"": float(weights.sum())}), design,
+                            {"": largest})
+    sp = plan.strata[""]
+    pi = np.where((weights >= sp.certainty_size) & (weights > 0), 1.0, np.minimum(sp.scale * weights, 1.0))
+    assert pi.sum() == pytest.approx(n)  # Σ π over the frame is n
+    # pps_probabilities is for positive sizes (score-weighted sizes have a floor); rows with 0 views get π = 0
+    assert pi[weights > 0] == pytest.approx(pps_probabilities(weights[weights > 0], n), abs=1e-9)
+    assert np.all(pi[weights == 0] == 0)
+    table = pa.table({"id": np.arange(len(sizes), dtype=np.int64) * 11, "impressions": weights})
+    whole = merge_candidates([partition_candidates(table, plan)], plan)
+    bounds = np.linspace(0, len(sizes), cuts + 1).astype(int)
+    parts = merge_candidates([partition_candidates(table.slice(a, b - a), plan)
+                              for a, b in zip(bounds[:-1], bounds[1:], strict=True)], plan)
+    assert whole.num_rows == n and parts.column("id").to_pylist() == whole.column("id").to_pylist()
+    drawn = whole.column("id").to_numpy() // 11
+    assert np.all(pi[drawn] > 0) and np.all(np.isin(np.flatnonzero(pi == 1.0), drawn))  # certainty units drawn
