@@ -362,3 +362,14 @@ def test_plan_probabilities_are_pps_and_any_partitioning_draws_the_same(sizes, d
     assert whole.num_rows == n and parts.column("id").to_pylist() == whole.column("id").to_pylist()
     drawn = whole.column("id").to_numpy() // 11
     assert np.all(pi[drawn] > 0) and np.all(np.isin(np.flatnonzero(pi == 1.0), drawn))  # certainty units drawn
+
+
+def test_parallel_batch_filters_draw_the_same_sample(parquet: str, monkeypatch) -> None:
+    from content.frames import scan
+
+    design = Design("stratified", 70, seed=12, stratify_by="country", weight_column="impressions")
+    monkeypatch.setattr(scan, "WORKERS", 1)
+    one = members(draw(open_frame(parquet), design, batch_rows_=200))
+    monkeypatch.setattr(scan, "WORKERS", 3)
+    three = members(draw(open_frame(parquet), design, batch_rows_=200))
+    assert one == three
