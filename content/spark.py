@@ -29,7 +29,7 @@ from content import frames
 def _summaries(batches: Iterator[pa.RecordBatch], design: frames.Design) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         rows = frames.batch_rows(batch, design)
-        for stratum, index in frames.group_strata(rows.strata, len(rows)):
+        for stratum, index in frames.group_strata(rows.strata):
             w = rows.w if index is None else rows.w[index]
             positive = w[w > 0]
             top = np.sort(positive)[::-1][:design.size] if design.weighted else np.array([])

@@ -120,7 +120,7 @@ def candidates_of(rows: Rows, plan: Plan) -> dict[str, dict[str, np.ndarray]]:
     """Each row's key and π under ``plan``; per stratum the n_h smallest keys of these rows."""
     out = {}
     ids = rows.ids.to_numpy(zero_copy_only=False)
-    for stratum, index in group_strata(rows.strata, len(rows)):
+    for stratum, index in group_strata(rows.strata):
         sp = plan.strata.get(stratum)
         if sp is None:
             raise FrameError(f"stratum {stratum!r} is not in the plan: the plan's totals are from another frame")

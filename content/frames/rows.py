@@ -247,7 +247,7 @@ class Rows:
     ids: pa.Array
     u: np.ndarray
     w: np.ndarray
-    strata: np.ndarray | None  # stratum names (object), or None for one stratum
+    strata: tuple[np.ndarray, list[str]] | None  # (a stratum code per row, the names), or None: one stratum
 
     def __len__(self) -> int:
         return len(self.u)
@@ -291,23 +291,27 @@ def batch_rows(batch: pa.RecordBatch | pa.Table, design: Design, *, path: str | 
         column = batch.column(design.stratify_by)
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             column = pc.cast(column, pa.string())
-        strata = column.fill_null(MISSING_STRATUM).to_numpy(zero_copy_only=False).astype(object)
+        encoded = pc.dictionary_encode(column.fill_null(MISSING_STRATUM) if column.null_count else column)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        strata = (encoded.indices.to_numpy(zero_copy_only=False), encoded.dictionary.to_pylist())
     return Rows(ids, unit_uniforms(ids, design.seed), w, strata)
 
 
-def group_strata(strata: np.ndarray | None, n: int) -> Iterator[tuple[str, np.ndarray | None]]:
+def group_strata(strata: tuple[np.ndarray, list[str]] | None) -> Iterator[tuple[str, np.ndarray | None]]:
     """Each stratum's name and its rows' indices in the batch (None: every row)."""
     if strata is None:
         yield "", None
         return
-    codes, names = pd.factorize(strata, sort=True)
+    codes, names = strata
     if len(names) == 1:
-        yield str(names[0]), None
+        yield names[0], None
         return
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
     for h, name in enumerate(names):
-        yield str(name), order[bounds[h]:bounds[h + 1]]
+        if bounds[h + 1] > bounds[h]:
+            yield name, order[bounds[h]:bounds[h + 1]]
 
 
 def member_rows(frame: Frame, members: pa.Table, columns: list[str]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from content.frames.plan import Plan, Totals, allocation, candidates_of, make_plan
-from content.frames.rows import Design, Frame, FrameError, Rows, batch_rows, check_columns, group_strata
+from content.frames.rows import Design, Frame, FrameError, Rows, batch_rows, check_columns
 
 MAX_STRATA = 10_000
 CANDIDATE_BUDGET = 2_000_000  # candidate rows kept in one pass before falling back to two passes
@@ -53,24 +53,58 @@ class _Kept:
         self.pending = len(index)
 
 
-def _survivors(ids: np.ndarray, u: np.ndarray, w: np.ndarray, fragment: int, rows: np.ndarray | None, offset: int,
-               key_cut: float, size_cut: float, weighted: bool,
-               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
-    """The rows of one stratum in one batch that may still be among the k smallest keys (key <=
-    ``key_cut``) or the k largest sizes (size >= ``size_cut``). A stale (looser) cut only keeps
-    more rows, so batches can be filtered in parallel with the cuts known when they started.
-    ``rows``: their indices in the batch (None: all); ``offset``: the batch's first row in file
-    ``fragment``."""
-    def pick(take: np.ndarray) -> dict[str, np.ndarray]:
-        at = np.flatnonzero(take)
-        return {"ids": ids[at], "u": u[at], "w": w[at], "fragment": np.full(len(at), fragment, dtype=np.int64),
-                "row": offset + (at if rows is None else rows[at])}
+def _batch_parts(rows: Rows, weighted: bool, fragment: int, offset: int,
+                 cuts: tuple[dict[str, float], dict[str, float]] | None) -> list[tuple]:
+    """One batch's (stratum, rows, rows with a positive size, Σ size, survivors) per stratum.
 
-    with np.errstate(divide="ignore"):
-        key = u / w  # w = 0 (no views): key inf, never kept
-    low = pick(key <= key_cut if key_cut < np.inf else key < np.inf)
-    high = pick(w >= size_cut if size_cut > 0 else w > 0) if weighted else None
-    return low, high
+    Survivors are the rows that may still be among their stratum's k smallest keys (key <= its
+    key cut) or k largest sizes (size >= its size cut), as (low, high) dicts of arrays. A stale
+    (looser) cut only keeps more rows, so batches can be filtered in parallel with the cuts
+    known when they started. Filtering is on the whole batch (each row compared with its
+    stratum's cut); only survivors are grouped. ``offset``: the batch's first row in file
+    ``fragment``. ``cuts`` None: totals only."""
+    ids = rows.ids.to_numpy(zero_copy_only=False)
+    u, w = rows.u, rows.w
+    if rows.strata is None:
+        codes, names = None, [""]
+        counts = np.array([len(w)])
+        weights = np.array([w.sum()])
+        positive = np.array([np.count_nonzero(w > 0)]) if weighted else counts
+    else:
+        codes, names = rows.strata
+        counts = np.bincount(codes, minlength=len(names))
+        weights = np.bincount(codes, weights=w, minlength=len(names))
+        positive = np.bincount(codes[w > 0], minlength=len(names)) if weighted else counts
+    found: dict[str, tuple[dict, dict | None]] = {}
+    if cuts is not None:
+        def per_row(cut: dict[str, float], default: float) -> np.ndarray | float:
+            values = np.array([cut.get(h, default) for h in names])
+            return values[0] if codes is None else values[codes]
+
+        with np.errstate(divide="ignore"):
+            key = u / w  # w = 0 (no views): key inf, never kept
+        low = np.flatnonzero((key <= per_row(cuts[0], np.inf)) & (key < np.inf))
+        high = np.flatnonzero((w >= per_row(cuts[1], -np.inf)) & (w > 0)) if weighted else None
+
+        def pick(at: np.ndarray) -> dict[str, np.ndarray]:
+            return {"ids": ids[at], "u": u[at], "w": w[at], "fragment": np.full(len(at), fragment, dtype=np.int64),
+                    "row": offset + at}
+
+        def by_stratum(at: np.ndarray) -> dict[int, np.ndarray]:
+            if codes is None:
+                return {0: at}
+            order = np.argsort(codes[at], kind="stable")
+            at, sorted_codes = at[order], codes[at][order]
+            starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]) if len(at) else []
+            ends = [*starts[1:], len(at)]
+            return {int(sorted_codes[a]): at[a:b] for a, b in zip(starts, ends, strict=True)}
+
+        lows = by_stratum(low)
+        highs = by_stratum(high) if high is not None else {}
+        for h in set(lows) | set(highs):
+            found[names[h]] = (pick(lows.get(h, low[:0])), pick(highs[h]) if h in highs else None)
+    return [(name, int(counts[h]), int(positive[h]), float(weights[h]), found.get(name))
+            for h, name in enumerate(names) if counts[h]]
 
 
 class _Buffers:
@@ -169,17 +203,7 @@ def _scan(frame: Frame, design: Design, capacity: dict[str, int] | int, *, batch
         """Runs in a worker thread (numpy and Arrow release the GIL): one batch's per-stratum
         totals and survivors."""
         rows = batch_rows(batch, design, path=frame.paths[number], offset=offset, csv=csv)
-        ids = rows.ids.to_numpy(zero_copy_only=False)
-        parts = []
-        for stratum, index in group_strata(rows.strata, len(rows)):
-            u, w, i = (rows.u, rows.w, ids) if index is None else (rows.u[index], rows.w[index], ids[index])
-            positive = int(np.count_nonzero(w > 0)) if design.weighted else len(w)  # faster than on floats
-            found = None
-            if cuts is not None:
-                found = _survivors(i, u, w, number, index, offset, cuts[0].get(stratum, np.inf),
-                                   cuts[1].get(stratum, -np.inf), design.weighted)
-            parts.append((stratum, len(u), positive, float(w.sum()), found))
-        return parts
+        return _batch_parts(rows, design.weighted, number, offset, cuts)
 
     def absorb(parts: list[tuple]) -> None:
         nonlocal buffers
