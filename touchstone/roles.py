@@ -50,11 +50,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "evaluation.add_signalscore", "evaluation.view_signalscoreimport",
         "evaluation.view_evaluation", "evaluation.add_evaluation",
         "prevalence.view_prevalenceestimate", "prevalence.add_prevalenceestimate",
+        "monitoring.view_monitor", "monitoring.add_monitor", "monitoring.change_monitor", "monitoring.view_cycle",
+        "monitoring.change_cycle", "monitoring.view_alert", "monitoring.change_alert",
     ],
     "pipeline": ["policies.view_policy", "policies.view_policyversion", "policies.view_promptversion",
                  "goldsets.view_goldenset", "goldsets.view_goldensetversion", "goldsets.view_goldenitem",
                  "evaluation.view_signal", "evaluation.view_signalversion", "evaluation.view_signalscore",
-                 "evaluation.view_evaluation", "prevalence.view_prevalenceestimate"],
+                 "evaluation.view_evaluation", "prevalence.view_prevalenceestimate",
+                 "monitoring.view_monitor", "monitoring.view_cycle", "monitoring.view_alert"],
 }
 
 ROLES = tuple(ROLE_PERMISSIONS)
