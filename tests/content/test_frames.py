@@ -373,3 +373,13 @@ def test_parallel_batch_filters_draw_the_same_sample(parquet: str, monkeypatch) 
     monkeypatch.setattr(scan, "WORKERS", 3)
     three = members(draw(open_frame(parquet), design, batch_rows_=200))
     assert one == three
+
+
+def test_rows_without_a_stratum_value_form_the_missing_stratum(tmp_path: Path) -> None:
+    path = tmp_path / "nulls.parquet"
+    country = ["NG", None, "IN"] * 100
+    pq.write_table(pa.table({"id": np.arange(300), "country": pa.array(country, pa.string())}), path)
+    result = draw(open_frame(str(path)), Design("stratified", 30, seed=1, stratify_by="country"), batch_rows_=64)
+    assert result.strata == {"(missing)": {"frame": 100, "sample": 10}, "IN": {"frame": 100, "sample": 10},
+                             "NG": {"frame": 100, "sample": 10}}
+    assert set(result.members.column("pi").to_pylist()) == {0.1}
