@@ -7,13 +7,13 @@ from rest_framework import serializers
 from prevalence.estimators import ESTIMATORS
 
 
-class EstimateListQuerySerializer(serializers.Serializer):
+class PrevalenceEstimateListQuerySerializer(serializers.Serializer):
     policy = serializers.SlugField(max_length=80, required=False, help_text="only this policy's estimates")
     label = serializers.CharField(max_length=63, required=False, help_text="only this label ('any violation')")
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=100, help_text="newest first; default 100")
 
 
-class EstimateCreateSerializer(serializers.Serializer):
+class PrevalenceEstimateCreateSerializer(serializers.Serializer):
     """What to estimate: a labeling run on its sample; every estimator and label by default."""
 
     sample = serializers.CharField(max_length=200, help_text="the sample's name")
@@ -35,7 +35,7 @@ class EstimateCreateSerializer(serializers.Serializer):
                                                        "random within their stratum)")
 
 
-class GroupSerializer(serializers.Serializer):
+class PrevalenceGroupSerializer(serializers.Serializer):
     n = serializers.IntegerField()
     n_human = serializers.IntegerField()
     n_pending = serializers.IntegerField()
@@ -44,7 +44,7 @@ class GroupSerializer(serializers.Serializer):
     llm_mean = serializers.FloatField(allow_null=True)
 
 
-class StratumSerializer(serializers.Serializer):
+class PrevalenceStratumSerializer(serializers.Serializer):
     stratum = serializers.CharField()
     N_h = serializers.FloatField()
     n = serializers.IntegerField()
@@ -52,23 +52,23 @@ class StratumSerializer(serializers.Serializer):
     estimate = serializers.FloatField()
     se = serializers.FloatField(allow_null=True)
     lam = serializers.FloatField(allow_null=True)
-    groups = serializers.DictField(child=GroupSerializer(), help_text="census (routed by rule) and auto")
+    groups = serializers.DictField(child=PrevalenceGroupSerializer(), help_text="census (routed by rule) and auto")
 
 
-class ClassicalSerializer(serializers.Serializer):
+class PrevalenceClassicalSerializer(serializers.Serializer):
     estimate = serializers.FloatField()
     se = serializers.FloatField(allow_null=True)
     ci = serializers.ListField(child=serializers.FloatField(allow_null=True))
 
 
-class EstimateSerializer(serializers.Serializer):
+class PrevalenceEstimateSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     policy = serializers.CharField()
     policy_version = serializers.CharField()
     label = serializers.CharField()
     sample = serializers.CharField()
     run = serializers.CharField()
-    estimator = serializers.ChoiceField(choices=ESTIMATORS)
+    estimator = serializers.CharField(help_text=", ".join(ESTIMATORS))
     estimate = serializers.FloatField()
     se = serializers.FloatField(allow_null=True)
     ci = serializers.ListField(child=serializers.FloatField(), allow_null=True, help_text="Wald, level 1 − alpha")
@@ -81,8 +81,9 @@ class EstimateSerializer(serializers.Serializer):
     n_pending = serializers.IntegerField()
     effective_n = serializers.FloatField(allow_null=True)
     lam = serializers.FloatField(allow_null=True)
-    classical = ClassicalSerializer(allow_null=True, help_text="the human-only estimate on the same human labels")
-    strata = StratumSerializer(many=True)
+    classical = PrevalenceClassicalSerializer(allow_null=True,
+                                              help_text="the human-only estimate on the same human labels")
+    strata = PrevalenceStratumSerializer(many=True)
     design = serializers.DictField()
     golden_set_version = serializers.CharField(allow_null=True)
     agreement = serializers.DictField(help_text="LLM vs people on the audit, and vs the golden set; Wilson CIs")

@@ -43,11 +43,11 @@ class PrevalenceApi(APIView):
 
 
 class EstimateListApi(PrevalenceApi):
-    @extend_schema(parameters=[out.EstimateListQuerySerializer],
-                   responses=_responses({200: out.EstimateSerializer(many=True)}, 400),
+    @extend_schema(parameters=[out.PrevalenceEstimateListQuerySerializer],
+                   responses=_responses({200: out.PrevalenceEstimateSerializer(many=True)}, 400),
                    summary="Prevalence estimates, newest first", operation_id="prevalence_estimates_list")
     def get(self, request: Request) -> Response:
-        query = out.EstimateListQuerySerializer(data=request.query_params)
+        query = out.PrevalenceEstimateListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         q = query.validated_data
         estimates = prevalence_estimate_list(policy_slug=q.get("policy"))
@@ -56,7 +56,8 @@ class EstimateListApi(PrevalenceApi):
         return Response([_document(e) for e in estimates[:q["limit"]]])
 
     @extend_schema(
-        request=out.EstimateCreateSerializer, responses=_responses({201: out.EstimateSerializer(many=True)}, 400, 404),
+        request=out.PrevalenceEstimateCreateSerializer,
+        responses=_responses({201: out.PrevalenceEstimateSerializer(many=True)}, 400, 404),
         summary="Estimate prevalence from a labeling run on its sample (write scope)",
         operation_id="prevalence_estimates_create",
         description="Computes and stores immutable estimates (labeling ops: `prevalence.add_prevalenceestimate`). "
@@ -64,7 +65,7 @@ class EstimateListApi(PrevalenceApi):
                     "{field}}` for what only the estimate can check (an unknown label, items still pending, a "
                     "stratified estimator on a score-weighted sample, a routing group without human labels).")
     def post(self, request: Request) -> Response:
-        body = out.EstimateCreateSerializer(data=request.data)
+        body = out.PrevalenceEstimateCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         b = body.validated_data
         permission_require(request.user, "prevalence.add_prevalenceestimate", to="compute prevalence estimates")
@@ -83,7 +84,7 @@ class EstimateListApi(PrevalenceApi):
 class EstimateDetailApi(PrevalenceApi):
     @extend_schema(parameters=[OpenApiParameter("estimate_id", {"type": "integer", "minimum": 1},
                                                 OpenApiParameter.PATH, description="the estimate's id")],
-                   responses=_responses({200: out.EstimateSerializer}, 404),
+                   responses=_responses({200: out.PrevalenceEstimateSerializer}, 404),
                    summary="A prevalence estimate", operation_id="prevalence_estimate_retrieve")
     def get(self, request: Request, estimate_id: int) -> Response:
         return Response(_document(prevalence_estimate_get(estimate_id=estimate_id)))
