@@ -31,12 +31,20 @@ from evaluation.models import Comparison, Evaluation, Signal, SignalKind, Signal
 from evaluation.selectors import comparison_list, evaluation_list
 from evaluation.services.comparisons import ComparisonOptions, comparison_create
 from evaluation.services.evaluations import EvaluationOptions, evaluation_create
+from evaluation.services.gates import GateVerdict, publish_gate_verdict
 from evaluation.services.runs import signal_version_from_run
 from evaluation.services.scores import signal_scores_import
 from evaluation.services.signals import signal_create, signal_version_create
+from goldsets.item_sets import goldset_version_sample
 from goldsets.models import GoldenSetVersion
-from policies.models import PromptTemplateVersion
-from policies.services import prompt_version_compile
+from policies.models import PolicyVersion, PromptTemplateVersion
+from policies.services import (
+    policy_publish_gate_set,
+    policy_version_create_draft,
+    policy_version_record_edit,
+    policy_version_submit,
+    prompt_version_compile,
+)
 from prevalence.models import ANY_VIOLATION, PrevalenceEstimate
 from prevalence.services import PrevalenceRequest, prevalence_estimate_create
 from runs.models import LabelingRun, RunStatus
@@ -55,6 +63,7 @@ class DemoMeasurement:
     evaluations: list[tuple[str, Evaluation]] = field(default_factory=list)
     comparison: Comparison | None = None
     prevalence: list[PrevalenceEstimate] = field(default_factory=list)
+    gate: list[tuple[PolicyVersion, GateVerdict | None]] = field(default_factory=list)
     truth: dict[str, float] = field(default_factory=dict)
 
 
@@ -168,6 +177,7 @@ def demo_measurement(*, simulator_url: str, golden: GoldenSetVersion, log: Calla
     run_b = _template_run(simulator_url=simulator_url, ops=ops, log=log, timeout=timeout)
     version_b = _run_signal_version(run_b, ops, log)
     result.comparison = _comparison(version_a, version_b, golden, ops, log)
+    result.gate = demo_gate(simulator_url=simulator_url, golden=golden, log=log, timeout=timeout)
     result.prevalence = demo_prevalence(golden=golden, log=log)
     result.truth = prevalence_truth()
     return result
@@ -200,3 +210,68 @@ def demo_prevalence(*, golden: GoldenSetVersion, log: Callable[[str], None]) -> 
         + (f" ({pending} routed items still without a final human label, treated as missing at random within their "
            "routing group)" if pending else ""))
     return estimates
+
+
+# The demo's publish gate on harassment: the candidate's F1 on "violating" on the ConvAbuse
+# golden set (its point estimate) must reach 0.75.
+DEMO_GATE = {"golden_set": "harassment-convabuse", "metric": "f1", "label": "violating", "at_least": 0.75}
+# Two candidate versions, each labelling the whole golden set with one simulated voter: a good
+# one (sim-strong, accuracy 0.92) whose F1 passes, and a weak one (sim-weak, 0.72) whose fails.
+GATE_CANDIDATES = (
+    ("demo gate candidate: passes (labelled by sim-strong)", "sim-strong"),
+    ("demo gate candidate: fails (labelled by sim-weak)", "sim-weak"),
+)
+
+
+def _gate_candidate(note: str, published: PolicyVersion, author, log: Callable[[str], None]) -> PolicyVersion:
+    version = PolicyVersion.objects.filter(policy=published.policy, change_note=note).first()
+    if version is not None:
+        log(f"reused candidate {version} ({version.get_status_display()}: {note})")
+        return version
+    draft = policy_version_create_draft(from_version=published, acting_user=author, change_note=note)
+    draft.text += "\n\nClarification (demo candidate): quoting abuse in order to report it is not harassment."
+    draft.save()
+    policy_version_record_edit(version=draft, acting_user=author, changed=["text"])
+    version = policy_version_submit(version=draft, acting_user=author)
+    log(f"candidate {version} submitted for review by author ({note})")
+    return version
+
+
+def demo_gate(*, simulator_url: str, golden: GoldenSetVersion, log: Callable[[str], None],
+              timeout: float = 600) -> list[tuple[PolicyVersion, GateVerdict | None]]:
+    """Give harassment a publish gate (unless it has one), and two candidate versions whose
+    prompts label the golden set's items (``run create --golden-set``'s census sample), are
+    evaluated on it, and get the gate's verdict: one passes, one fails. Neither is published:
+    the approver's confirmation page shows each verdict."""
+    users = get_user_model().objects
+    author, approver, ops = (users.get(username=name) for name in ("author", "approver", "ops"))
+    published = golden.policy_version
+    policy = published.policy
+    if policy.publish_gate:
+        log(f"kept the publish gate of {policy.slug} as it is: {policy.publish_gate}")
+    else:
+        policy = policy_publish_gate_set(policy=policy, gate=DEMO_GATE, acting_user=author)
+        log(f"publish gate of {policy.slug}: {DEMO_GATE}")
+    sample = goldset_version_sample(version=golden, acting_user=ops)
+    template = PromptTemplateVersion.objects.filter(template__key="json_classifier").order_by("-number").first()
+    endpoint = demo_endpoint(simulator_url=simulator_url, ops=ops, log=log)
+    results = []
+    for note, model in GATE_CANDIDATES:
+        version = _gate_candidate(note, published, author, log)
+        name = f"demo-gate-{policy.slug}-v{version.number}"
+        run = LabelingRun.objects.filter(name=name).first()
+        if run is None:
+            prompt, _ = prompt_version_compile(policy_version=version, template_version=template,
+                                               settings=DEMO_MODEL, acting_user=ops)
+            run = labeling_run_create(name=name, sample=sample, prompt_version=prompt,
+                                      voters=[VoterSpec(endpoint, model)], confidence_threshold=0.75,
+                                      audit_share=0.0, chunk_size=100, allow_retired=True, acting_user=ops)
+            log(f"run {run.name!r}: candidate {version} on the {sample.size} items of {golden} ({model}), "
+                f"estimate {run.estimated_input_tokens} input tokens")
+            run = labeling_run_start(run=run, acting_user=ops)
+        else:
+            log(f"reused run {run.name!r} ({run.status})")
+        signal_version = _run_signal_version(_wait(run, timeout), ops, log)
+        _evaluation(signal_version, golden, EvaluationOptions(), ops, log)
+        results.append((version, publish_gate_verdict(version=version, acting_user=approver)))
+    return results

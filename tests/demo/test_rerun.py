@@ -17,10 +17,16 @@ from demo.measurement import CLASSIFIER, demo_measurement
 from demo.pipeline import demo_files_prepare, demo_golden_set, demo_review, demo_run
 from demo.setup import demo_policies_publish, demo_users_ensure, prompts_compile_on_worker
 from evaluation.models import Comparison, Evaluation, Signal, SignalScore, SignalVersion
+from evaluation.services.gates import publish_gate_verdict
 from goldsets.models import GoldenSetVersion
 from policies.models import PolicyVersion
 from policies.selectors import policy_version_get
-from policies.services import policy_version_create_draft, policy_version_publish, policy_version_submit
+from policies.services import (
+    PublishGateFailed,
+    policy_version_create_draft,
+    policy_version_publish,
+    policy_version_submit,
+)
 from prevalence.models import ANY_VIOLATION, PrevalenceEstimate
 from review.labelstudio import LabelStudioClient
 from review.models import HiddenGoldItem, HumanLabel, LabelImport, ReviewQueue, ReviewTask
@@ -94,12 +100,18 @@ def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(
     classifier = Signal.objects.get(name=CLASSIFIER)
     assert "SIMULATED" in classifier.description and classifier.kind == "production_classifier"
     assert sorted(SignalVersion.objects.values_list("signal__name", "number")) == [
-        (CLASSIFIER, 1), ("llm-harassment", 1), ("llm-harassment", 2)]
+        (CLASSIFIER, 1), *(("llm-harassment", n) for n in range(1, 5))]
     assert SignalScore.objects.filter(version__signal=classifier).count() == ContentItem.objects.filter(
         source="convabuse").count()
-    assert Evaluation.objects.count() == 2 and Comparison.objects.count() == 1
-    comparison = Comparison.objects.get()
-    assert comparison.document["coverage"]["both"] > 0
+    # the two runs, the classifier and the gate's two candidates; the template comparison and
+    # each candidate's comparison with the published version
+    assert Evaluation.objects.count() == 4 and Comparison.objects.count() == 3
+    assert all(comparison.document["coverage"]["both"] > 0 for comparison in Comparison.objects.all())
+    # The publish gate: harassment@2 passes, harassment@3 fails, neither is published.
+    passed = {str(version): verdict.passed for version, verdict in
+              ((v, publish_gate_verdict(version=v, acting_user=get_user_model().objects.get(username="approver")))
+               for v in PolicyVersion.objects.filter(policy__slug="harassment", status="in_review"))}
+    assert passed == {"harassment@2": True, "harassment@3": False}, passed
     estimators = set(PrevalenceEstimate.objects.filter(label=ANY_VIOLATION).values_list("estimator", flat=True))
     assert {"ht", "hajek", "ppi", "ppi++"} <= estimators, estimators
 
@@ -110,14 +122,17 @@ def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(
                                         acting_user=author)
     draft.text += "\n\nA clarification the user added."
     draft.save()
-    policy_version_publish(version=policy_version_submit(version=draft, acting_user=author), acting_user=approver)
+    submitted = policy_version_submit(version=draft, acting_user=author)
+    with pytest.raises(PublishGateFailed):  # the demo's gate: no evaluation of harassment@4 yet
+        policy_version_publish(version=submitted, acting_user=approver)
+    policy_version_publish(version=submitted, acting_user=approver, override_reason="a wording fix, no new rule")
     before = snapshot(ls)
-    assert ("harassment@2", "published") in before["policy versions"]
+    assert ("harassment@4", "published") in before["policy versions"]
 
     second = seed(simulator_url)
     assert snapshot(ls) == before
     label_import = LabelImport.objects.get()
-    for line in ("reused harassment@2 (published by approver, newer than the demo's file)",
+    for line in ("reused harassment@4 (published by approver, newer than the demo's file)",
                  "reused self-harm@1 (published, same as the demo's file)",
                  f"labels already imported (import #{label_import.pk}: {label_import.imported} ConvAbuse labels "
                  "under harassment@1), skipped",
@@ -128,8 +143,9 @@ def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(
     assert any(line.startswith("content already imported (import #") for line in second)
     assert any(line.startswith("reused queue acme-bpo (") for line in second)
     assert any(line.startswith("reused golden set harassment-convabuse v1 (frozen") for line in second)
-    assert sum(line.startswith("reused evaluation ") for line in second) == 2
+    assert sum(line.startswith("reused evaluation ") for line in second) == 4
     assert any(line.startswith("reused comparison ") for line in second)
+    assert sum(line.startswith("reused candidate harassment@") for line in second) == 2
     assert any(line.startswith("reused ") and "prevalence estimates" in line for line in second)
     assert not any(line.startswith(("imported ", "content import:", "queue ", "SIMULATED", "freezing"))
                    for line in second), "\n".join(second)

@@ -96,6 +96,15 @@ class Command(BaseCommand):
                 say(f"    prompt templates compared, {comparison.signal_version_b} (sectioned_policy) vs "
                     f"{comparison.signal_version_a} (json_classifier), paired: {f1} {delta_text(rows[f1])}")
                 say(f"      page: {urls['web']}/comparisons/{comparison.pk}/")
+            for version, verdict in measured.gate:
+                if verdict is None:
+                    continue
+                say(f"    publish gate, {verdict.rule}: candidate {version} "
+                    + ("PASSES" if verdict.passed else "FAILS") + f" ({verdict.metric} "
+                    + (estimate_text(verdict.candidate_value) if verdict.candidate_value else "not measured")
+                    + f"): {verdict.reason}")
+                say(f"      approver's confirmation page: {urls['web']}/admin/policies/policyversion/{version.pk}/"
+                    "transition/publish/")
             if measured.prevalence:
                 first = measured.prevalence[0]
                 design = first.design
