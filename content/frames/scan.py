@@ -83,8 +83,13 @@ def _batch_parts(rows: Rows, weighted: bool, fragment: int, offset: int,
 
         with np.errstate(divide="ignore"):
             key = u / w  # w = 0 (no views): key inf, never kept
-        low = np.flatnonzero((key <= per_row(cuts[0], np.inf)) & (key < np.inf))
-        high = np.flatnonzero((w >= per_row(cuts[1], -np.inf)) & (w > 0)) if weighted else None
+        key_cut, size_cut = per_row(cuts[0], np.inf), per_row(cuts[1], -np.inf)
+        if codes is None:  # one comparison per row when the cut is known
+            low = np.flatnonzero(key <= key_cut if key_cut < np.inf else key < np.inf)
+            high = np.flatnonzero(w >= size_cut if size_cut > 0 else w > 0) if weighted else None
+        else:
+            low = np.flatnonzero((key <= key_cut) & (key < np.inf))
+            high = np.flatnonzero((w >= size_cut) & (w > 0)) if weighted else None
 
         def pick(at: np.ndarray) -> dict[str, np.ndarray]:
             return {"ids": ids[at], "u": u[at], "w": w[at], "fragment": np.full(len(at), fragment, dtype=np.int64),
