@@ -168,7 +168,10 @@ class _Located:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, f"{field}[{i}]") for i, item in enumerate(node.value)]
-        value = yaml.safe_load(yaml.serialize(node))
+        try:
+            value = yaml.safe_load(yaml.serialize(node))
+        except ValueError:  # e.g. a date-like 2026-13-01: kept as text, the field's check names it
+            return node.value
         return value.isoformat() if isinstance(value, datetime.date) else value
 
     def line_of(self, field: str) -> int | None:
