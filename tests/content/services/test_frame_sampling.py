@@ -189,3 +189,12 @@ def test_text_ids_with_spaces_and_unreadable_content_lines(tmp_path: Path, cli_u
     with pytest.raises(SamplingFailed, match=r"10 drawn ids are not in the content file .*3 lines could not be read"):
         sample_draw(name="t", frame_location=str(frame), design=Design("uniform", 10, 1), acting_user=cli_user,
                     content=FrameContent(content_file=content))
+
+
+def test_command_text_output_names_the_frame_and_strata(hive: str, cli_user) -> None:
+    out = StringIO()
+    call_command("sample", "draw", "txt", "--frame", hive, "--design", "stratified", "--size", "30", "--seed", "2",
+                 "--stratify-by", "country", stdout=out)
+    text = out.getvalue()
+    assert f"30 of 2000 rows of {hive}" in text and "seed 2" in text
+    assert sum(int(line.split(":")[1].split(" of ")[0]) for line in text.splitlines()[1:]) == 30
