@@ -103,7 +103,8 @@ def _run_signal_version(run: LabelingRun, ops, log: Callable[[str], None]) -> Si
     # The worker makes it when the run finishes; calling the same idempotent service here means
     # the demo does not wait on that task.
     version, added = signal_version_from_run(run=run, acting_user=ops)
-    log(f"signal version {version} from run {run.name!r}" + (f" ({added} decisions)" if added else " (reused)"))
+    log(f"signal version {version} from run {run.name!r}"
+        + (f" ({added} decisions)" if added else " (made by the worker when the run finished)"))
     return version
 
 
@@ -213,8 +214,8 @@ def demo_prevalence(*, golden: GoldenSetVersion, log: Callable[[str], None]) -> 
 
 
 # The demo's publish gate on harassment: the candidate's F1 on "violating" on the ConvAbuse
-# golden set (its point estimate) must reach 0.75.
-DEMO_GATE = {"golden_set": "harassment-convabuse", "metric": "f1", "label": "violating", "at_least": 0.75}
+# golden set (its point estimate) must reach 0.7.
+DEMO_GATE = {"golden_set": "harassment-convabuse", "metric": "f1", "label": "violating", "at_least": 0.7}
 # Two candidate versions, each labelling the whole golden set with one simulated voter: a good
 # one (sim-strong, accuracy 0.92) whose F1 passes, and a weak one (sim-weak, 0.72) whose fails.
 GATE_CANDIDATES = (
