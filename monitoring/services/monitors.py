@@ -210,13 +210,18 @@ class Tick:
 
 
 def monitors_tick(*, now: datetime.datetime | None = None) -> Tick:
-    """Beat's task: for each unpaused monitor, the cycles of its due partitions since its last
-    cycle (at most ``MONITOR_CATCH_UP_PARTITIONS``; older gaps need a backfill); and a new advance
-    for active cycles whose next advance is overdue and whose claim expired (a killed worker, a
-    lost message). Idempotent: cycles are unique per partition, advances claim the cycle."""
+    """Beat's task: ``cycles_create_due`` then ``cycles_requeue_stalled``."""
     now = now or timezone.now()
+    created = cycles_create_due(now=now)
+    return Tick(created, cycles_requeue_stalled(now=now, skip=created))
+
+
+def cycles_create_due(*, now: datetime.datetime) -> list[int]:
+    """For each unpaused monitor, the cycles of its due partitions since its last cycle (at most
+    ``MONITOR_CATCH_UP_PARTITIONS``; older gaps need a backfill), queued to run. Idempotent:
+    cycles are unique per partition."""
     today = now.date()
-    tick = Tick([], [])
+    created = []
     for monitor in Monitor.objects.filter(is_paused=False):
         latest = latest_due_partition(monitor, today)
         if latest is None:
@@ -227,16 +232,25 @@ def monitors_tick(*, now: datetime.datetime | None = None) -> Tick:
         dates = partition_dates(monitor.start_date, first, latest, monitor.cadence)
         with transaction.atomic():
             for partition in dates[-settings.MONITOR_CATCH_UP_PARTITIONS:]:
-                cycle, created = _cycle_get_or_create(monitor, partition, backfill=False)
-                if created:
-                    tick.created.append(cycle.pk)
+                cycle, made = _cycle_get_or_create(monitor, partition, backfill=False)
+                if made:
+                    created.append(cycle.pk)
+    return created
+
+
+def cycles_requeue_stalled(*, now: datetime.datetime | None = None, skip: list[int] = ()) -> list[int]:
+    """A new advance for each active cycle whose next advance is overdue by
+    ``MONITOR_REQUEUE_GRACE_SECONDS`` and whose claim expired: its worker was killed, or its
+    message lost. Safe to repeat: the advance claims the cycle."""
+    now = now or timezone.now()
     grace = now - datetime.timedelta(seconds=settings.MONITOR_REQUEUE_GRACE_SECONDS)
     stale = (Cycle.objects.filter(state__in=ACTIVE_STATES, monitor__is_paused=False)
              .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
              .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=grace))
-             .exclude(pk__in=tick.created))
+             .exclude(pk__in=list(skip)))
+    requeued = []
     for cycle_id in stale.values_list("pk", flat=True):
         Cycle.objects.filter(pk=cycle_id).update(next_attempt_at=now)
         enqueue_on_commit(ADVANCE_TASK, cycle_id)
-        tick.requeued.append(cycle_id)
-    return tick
+        requeued.append(cycle_id)
+    return requeued

@@ -130,7 +130,13 @@ class People:
 
 
 @pytest.fixture
-def world(published, ops, simulator_url, tmp_path, monkeypatch, eager_celery, settings):
+def world(live_world, eager_celery):
+    """``live_world`` with Celery tasks run in-process."""
+    return live_world
+
+
+@pytest.fixture
+def live_world(published, ops, simulator_url, tmp_path, monkeypatch, settings):
     """(make_monitor, people): monitors over the frames, the endpoint ``sim``, queue ``acme-harassment``."""
     settings.MONITOR_POLL_SECONDS = 5
     folder = write_frames(tmp_path / "frames")
