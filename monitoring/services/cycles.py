@@ -430,11 +430,13 @@ def _agreement(rows: list[PrevalenceEstimate]) -> dict:
 def _stage_estimate(cycle: Cycle, owner: str) -> float:
     monitor = cycle.monitor
     spec = monitor.spec["estimates"]
-    request = PrevalenceRequest(estimators=tuple(spec["estimators"]),
-                                labels=tuple(spec["labels"]) if spec.get("labels") else None,
-                                alpha=float(spec["alpha"]), allow_pending=cycle.estimated_with_pending)
     for cr in cycle.cycle_runs.select_related("run", "run__prompt_version__policy_version").filter(
             estimated_at__isnull=True):
+        # Items whose voter failed for good have no label either: missing at random, as pending ones.
+        failed = cr.run.decisions.filter(outcome=DecisionOutcome.FAILED).exists()
+        request = PrevalenceRequest(estimators=tuple(spec["estimators"]),
+                                    labels=tuple(spec["labels"]) if spec.get("labels") else None,
+                                    alpha=float(spec["alpha"]), allow_pending=cycle.estimated_with_pending or failed)
         with transaction.atomic():
             _still_mine(cycle.pk, owner)  # checked, then made: the lease keeps other workers out meanwhile
             rows = list(PrevalenceEstimate.objects.filter(run=cr.run, sample=cycle.sample))

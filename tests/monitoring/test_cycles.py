@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from content.models import Sample
 from monitoring.models import Alert, Cycle, CycleRun, CycleState
+from monitoring.selectors import monitor_series
 from monitoring.services.cycles import cycle_advance, cycle_claim, cycle_run_to_rest, sample_name
 from monitoring.services.monitors import monitor_backfill, monitors_tick
 from prevalence.models import PrevalenceEstimate
@@ -104,6 +105,12 @@ def test_a_cycle_goes_through_every_stage_once(world, ops, step):
     assert set(cr.estimates.all()) == set(estimates) and cr.agreement["audit"]["n"] > 0
     assert cycle.cost > 0 and cycle.input_tokens > 0 and cycle.finished_at and not cycle.estimated_with_pending
     assert not cycle_advance(cycle_id=cycle.pk).claimed  # done: nothing to claim
+    series = monitor_series(monitor=monitor)
+    assert len(series) == 4 and {(p["label"], p["estimator"]) for p in series} == {
+        ("insult", "hajek"), ("insult", "ppi++"), ("any violation", "hajek"), ("any violation", "ppi++")}
+    ppi = next(p for p in series if p["estimator"] == "ppi++" and p["label"] == "insult")
+    assert ppi["primary"] and ppi["policy_version"] == 1 and ppi["ci"][0] <= ppi["estimate"] <= ppi["ci"][1]
+    assert ppi["human_only"]["estimate"] is not None and ppi["agreement"]["n"] > 0
     assert made_counts(cycle) == (1, 1, 4, Alert.objects.filter(cycle=cycle).count())
 
 
