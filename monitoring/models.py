@@ -171,3 +171,6 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} on {self.cycle}"
+
+
+from monitoring.references import MonitorReference  # noqa: E402,F401  (the reference series' model)
