@@ -33,7 +33,7 @@ from decimal import Decimal
 
 from celery.exceptions import Retry
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
@@ -173,6 +173,13 @@ def cycle_advance(*, cycle_id: int, owner: str | None = None) -> Advance:
             cycle = _move(cycle_id, owner, state=CycleState.FAILED, stage=stage, reason=exc.message, event="failed",
                           finished_at=timezone.now())
             delay = None
+        except (OperationalError, InterfaceError):
+            raise  # the database itself: the task retries with backoff
+        except Exception as exc:  # a bug or an unforeseen error: visible on the cycle, retried slowly
+            logger.exception("cycle %s: unexpected error at %s", cycle, stage)
+            delay = settings.MONITOR_POLL_SECONDS * 10
+            cycle = _move(cycle_id, owner, state=CycleState.WAITING, stage=stage, event="error",
+                          reason=f"unexpected error at {stage}, retrying: {type(exc).__name__}: {exc}")
         cycle.refresh_from_db()
         return Advance(cycle_id, True, cycle.state, cycle.stage, cycle.reason, delay)
     finally:

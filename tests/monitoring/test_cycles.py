@@ -226,3 +226,44 @@ def test_a_paused_monitor_holds_its_cycles(world, ops, step):
     assert not step(cycle).claimed
     monitor_pause(monitor=monitor, paused=False, acting_user=ops)
     assert step(cycle).claimed
+
+
+def test_a_missing_partition_waits_and_an_unexpected_error_is_shown(world, ops, step, monkeypatch):
+    make, _ = world
+    monitor = make()
+    late = DAYS[-1] + datetime.timedelta(days=1)  # no file for it yet
+    cycle = new_cycle(monitor, ops, day=late)
+    result = step(cycle)
+    assert result.state == CycleState.WAITING and result.stage == CycleState.DRAWING
+    assert result.reason == (f"no file matches {make.folder}/chats-{late}.csv yet "
+                             f"(the partition of {late} is not written)")
+    assert not Sample.objects.filter(name=sample_name(cycle)).exists()
+    from monitoring.services import cycles
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setitem(cycles.STAGES, CycleState.DRAWING, broken)
+    result = step(cycle)
+    assert result.state == CycleState.WAITING and result.reason == (
+        "unexpected error at drawing, retrying: ZeroDivisionError: a bug") and result.delay > 0
+
+
+def test_a_content_source_monitor_draws_the_items_of_its_date(world, ops, step):
+    from content.models import ContentItem
+    from simulator.engine import text_sha256
+    from tests.monitoring.conftest import MONITOR_YAML, ROWS, text
+
+    make, people = world
+    people.instant = True
+    ContentItem.objects.bulk_create(
+        ContentItem(source="chats", external_id=f"{day}-{i}", parts={"text": text(day, i)}, target_part="text",
+                    content_sha256=text_sha256(text(day, i)), metadata={"day": day.isoformat()})
+        for day in DAYS[:2] for i in range(ROWS))
+    body = MONITOR_YAML.format(name="content-mon", folder="x", deadline=48, max_attempts=2).replace(
+        "  glob: x/chats-{date}.csv\n  parts: [text]\n", "  content: {source: chats, date_field: day}\n")
+    monitor = make("content-mon", body_text=body)
+    cycle = new_cycle(monitor, ops, day=DAYS[1])
+    until_done(step, cycle)
+    members = set(cycle.sample.members.values_list("item__metadata__day", flat=True))
+    assert members == {DAYS[1].isoformat()} and cycle.sample.frame_size == ROWS and cycle.sample.size == 30

@@ -114,6 +114,12 @@ def test_cli_backfill_runs_past_partitions_once(world, ops, django_capture_on_co
     assert all(c["cost"] != "0.000000" for c in again["cycles"])
     with pytest.raises(CommandError, match="only past partitions can be backfilled"):
         call(["backfill", "bf", "--from", "2026-11-01", "--to", "2999-01-01", "--user", ops.username])
+    with django_capture_on_commit_callbacks(execute=True):
+        now = call(["run-now", "bf", "--date", "2026-11-04", "--sync", "--json", "--user", ops.username])
+    assert now["created"] is True and now["cycle"]["partition"] == "2026-11-04" and now["cycle"]["sample"]
+    with django_capture_on_commit_callbacks(execute=True):
+        again = call(["run-now", "bf", "--date", "2026-11-04", "--sync", "--json", "--user", ops.username])
+    assert again["created"] is False and again["cycle"]["id"] == now["cycle"]["id"]
     text = call_text(["show", "bf", "--user", ops.username])
     assert "2026-11-03" in text and ": done" in text
 
