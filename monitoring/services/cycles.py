@@ -113,6 +113,14 @@ def _release(cycle_id: int, owner: str, delay: float | None) -> None:
     Cycle.objects.filter(pk=cycle_id, lease_owner=owner).update(lease_owner="", lease_until=None, next_attempt_at=nxt)
 
 
+def _heartbeat(cycle_id: int, owner: str) -> None:
+    """Extend this worker's lease before a long step (a big frame's draw, the estimates), so the
+    claim does not run out under a worker that is alive."""
+    lease = datetime.timedelta(seconds=settings.MONITOR_CYCLE_LEASE_SECONDS)
+    if not Cycle.objects.filter(pk=cycle_id, lease_owner=owner).update(lease_until=timezone.now() + lease):
+        raise CycleLost(f"cycle {cycle_id} was taken over by another worker (its lease ran out)")
+
+
 def _still_mine(cycle_id: int, owner: str) -> Cycle:
     """Runs in a transaction: the cycle locked, if this worker still holds it."""
     cycle = Cycle.objects.select_for_update().select_related("monitor").get(pk=cycle_id)
@@ -205,6 +213,7 @@ def _stage_draw(cycle: Cycle, owner: str) -> float:
     sample = Sample.objects.filter(name=name).first()
     if sample is None:
         _move(cycle.pk, owner, state=CycleState.DRAWING, event="drawing" if cycle.state == CycleState.PENDING else None)
+        _heartbeat(cycle.pk, owner)
         try:
             sample = _draw(cycle, name)
         except SamplingFailed:
@@ -448,6 +457,7 @@ def _stage_estimate(cycle: Cycle, owner: str) -> float:
             _still_mine(cycle.pk, owner)  # checked, then made: the lease keeps other workers out meanwhile
             rows = list(PrevalenceEstimate.objects.filter(run=cr.run, sample=cycle.sample))
         if not rows:
+            _heartbeat(cycle.pk, owner)
             rows = prevalence_estimate_create(sample=cycle.sample, run=cr.run, request=request,
                                               golden_set_version=_golden(monitor), acting_user=monitor.created_by)
         with transaction.atomic():

@@ -139,3 +139,22 @@ def test_the_tick_makes_due_cycles_and_the_task_chain_runs_them(world, ops, sett
     stalled.update(next_attempt_at=timezone.now() - datetime.timedelta(hours=1))
     lost = set(stalled.values_list("pk", flat=True))  # their advances were lost
     assert set(monitors_tick().requeued) == lost
+
+
+@pytest.mark.django_db
+def test_the_vendor_rule_reads_the_vendors_gold_accuracy(world, ops, step):  # noqa: F811
+    from monitoring.services.alerts import cycle_facts
+
+    make, people = world
+    people.instant = True
+    monitor = make()
+    monitor.spec["alerts"].append({"name": "vendor", "kind": "vendor_gold_accuracy_below", "vendor": "acme",
+                                   "threshold": 0.9})
+    type(monitor).objects.filter(pk=monitor.pk).update(spec=monitor.spec)
+    cycle = monitor_backfill(monitor=monitor, date_from=DAYS[0], date_to=DAYS[0], acting_user=ops,
+                             enqueue=False).created[0]
+    until_done(step, cycle)
+    facts = cycle_facts(cycle=cycle)
+    assert facts.vendor_accuracy.get("acme") is None  # no hidden gold answered: no accuracy, no alert
+    assert not Alert.objects.filter(cycle=cycle, rule="vendor").exists()
+    assert facts.points[("insult", "hajek")].ci_low is not None and facts.agreement_n > 0
