@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from goldsets.selectors import goldset_version_get
-from monitoring.models import ACTIVE_STATES, Cycle, Monitor
+from monitoring.models import ACTIVE_STATES, Cycle, CycleState, Monitor
 from monitoring.schema import cycle_seed, line_of_field, parse_monitor, partition_dates
 from policies.models import Policy, PromptTemplateVersion, PromptVersion
 from review.models import ReviewQueue
@@ -190,12 +190,20 @@ def latest_due_partition(monitor: Monitor, today: datetime.date) -> datetime.dat
 def monitor_run_now(*, monitor: Monitor, partition: datetime.date | None = None,
                     acting_user: AbstractBaseUser, enqueue: bool = True) -> tuple[Cycle, bool]:
     """The cycle of ``partition`` (default: the newest due one), created if need be and queued
-    to advance now. Needs ``monitoring.change_monitor``."""
+    to advance now; a failed cycle goes back to the stage it failed at (after its cause was
+    fixed), keeping what it made. Needs ``monitoring.change_monitor``."""
     permission_require(acting_user, "monitoring.change_monitor", to="run monitors")
     partition = partition or latest_due_partition(monitor, timezone.now().date())
     if partition is None:
         raise ApplicationError(f"monitor {monitor.name!r} has no due partition yet (it starts {monitor.start_date})")
     cycle, created = _cycle_get_or_create(monitor, partition, backfill=False, enqueue=enqueue)
+    if not created and cycle.state == CycleState.FAILED:
+        cycle = Cycle.objects.select_for_update().get(pk=cycle.pk)
+        reason = cycle.reason
+        cycle.state, cycle.reason, cycle.finished_at = cycle.stage, "", None
+        cycle.save(update_fields=["state", "reason", "finished_at", "updated_at"])
+        audit_event_record(actor=acting_user, event_type="cycle.retried", obj=cycle,
+                           details={"stage": cycle.stage, "failed_because": reason})
     if not created and enqueue:
         enqueue_on_commit(ADVANCE_TASK, cycle.pk)
     audit_event_record(actor=acting_user, event_type="monitor.run_now", obj=monitor,

@@ -267,3 +267,22 @@ def test_a_content_source_monitor_draws_the_items_of_its_date(world, ops, step):
     until_done(step, cycle)
     members = set(cycle.sample.members.values_list("item__metadata__day", flat=True))
     assert members == {DAYS[1].isoformat()} and cycle.sample.frame_size == ROWS and cycle.sample.size == 30
+
+
+def test_a_failed_cycle_goes_on_from_its_stage_after_run_now(world, ops, step):
+    from monitoring.services.monitors import monitor_run_now
+
+    make, people = world
+    people.instant = True
+    monitor = make()
+    cycle = new_cycle(monitor, ops)
+    step(cycle)
+    LLMEndpoint.objects.filter(name="sim").update(name="renamed")  # the monitor's voter is gone
+    result = step(cycle)
+    assert result.state == CycleState.FAILED and result.reason == "labeling.voters: no LLM endpoint 'sim'"
+    assert not step(cycle).claimed  # failed: nothing to do until someone acts
+    LLMEndpoint.objects.filter(name="renamed").update(name="sim")
+    again, created = monitor_run_now(monitor=monitor, partition=DAY, acting_user=ops, enqueue=False)
+    assert not created and again.state == CycleState.LABELING and not again.reason
+    until_done(step, cycle)
+    assert made_counts(cycle)[:3] == (1, 1, 4)
