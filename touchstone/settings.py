@@ -309,10 +309,11 @@ CONTENT_IMAGE_TIMEOUT_SECONDS = env_float("CONTENT_IMAGE_TIMEOUT_SECONDS", 10)
 # Monitors (monitoring/): beat's tick interval; a cycle's claim (a worker killed mid-stage loses
 # it after this); how often a labeling or waiting cycle is looked at again; a tick re-queues a
 # cycle whose next advance is this overdue; a running run with no progress this long is
-# re-queued by its cycle; a tick makes at most this many missed partitions (older: backfill).
+# re-queued by its cycle (a backstop: the runs' watchdog does it first); a tick makes at most
+# this many missed partitions (older: backfill).
 MONITOR_TICK_SECONDS = env_float("MONITOR_TICK_SECONDS", 60)
 MONITOR_CYCLE_LEASE_SECONDS = env_float("MONITOR_CYCLE_LEASE_SECONDS", 300)
 MONITOR_POLL_SECONDS = env_float("MONITOR_POLL_SECONDS", 30)
 MONITOR_REQUEUE_GRACE_SECONDS = env_float("MONITOR_REQUEUE_GRACE_SECONDS", 120)
-MONITOR_RUN_STALE_SECONDS = env_float("MONITOR_RUN_STALE_SECONDS", 300)
+MONITOR_RUN_STALE_SECONDS = env_float("MONITOR_RUN_STALE_SECONDS", 900)
 MONITOR_CATCH_UP_PARTITIONS = env_int("MONITOR_CATCH_UP_PARTITIONS", 3)
