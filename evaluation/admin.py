@@ -47,7 +47,14 @@ class SignalAdmin(admin.ModelAdmin):
     inlines = [SignalVersionInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        return (*SIGNAL_FIXED_FIELDS, "created_by", "created_at", "evaluations", "comparisons")
+        return (*SIGNAL_FIXED_FIELDS, "created_by", "created_at", "page", "evaluations", "comparisons")
+
+    @admin.display(description="Signal page")
+    def page(self, obj: Signal) -> str:
+        if not obj.pk:
+            return "—"
+        url = reverse("signal-detail", args=[obj.name])
+        return format_html('<a class="signal-page-link" href="{}">{}</a>', url, url)
 
     @admin.display(description="Comparisons (newest 20)")
     def comparisons(self, obj: Signal) -> str:

@@ -165,3 +165,80 @@ def delta_chart(rows: Sequence[tuple[str, Mapping | None]], *, width: int = 560)
         parts.append(f'<circle class="delta" cx="{x(d["delta"]):.1f}" cy="{y}" r="5" fill="{BRAND}">'
                      f"<title>{escape(name)}: {d['delta']:+.3f}</title></circle>")
     return _svg(width, height, "differences B minus A with 95% intervals", "".join(parts))
+
+
+SERIES = ("#264b5d", "#c2410c", "#15803d", "#7c3aed", "#b91c1c", "#0369a1")  # one per golden-set version
+
+
+def history_chart(points: Sequence[Mapping], *, metric: str, width: int = 640) -> str:
+    """A signal's evaluations over time: one headline estimate per evaluation with its 95 % CI as
+    an error bar, in evaluation order (x: the version evaluated, and the date), one colour and
+    line per golden-set version. Points: {"id", "href", "x_label", "date", "group", "estimate"};
+    an undefined estimate is drawn as a grey × on the axis with its reason."""
+    pad_left, pad_right, pad_top, plot_h = 46, 16, 18, 200
+    groups = list(dict.fromkeys(p["group"] for p in points))
+    legend_h = 18 * len(groups)
+    height = pad_top + plot_h + 44 + legend_h
+    n = max(len(points), 1)
+    step = min(90.0, max(40.0, (width - pad_left - pad_right) / n))
+    width = max(560, int(pad_left + pad_right + step * n))
+    # The y axis starts at the lowest interval bound rounded down to 0.1 (not at 0), so that
+    # changes between versions show; its ticks say where it starts.
+    lows = [v for p in points if p["estimate"] for v in (p["estimate"].get("value"), p["estimate"].get("ci_low"))
+            if v is not None]
+    bottom = max(0.0, min([1.0, *lows]) * 10 // 1 / 10 - 0.1) if lows else 0.0
+
+    def px(i: int) -> float:
+        return pad_left + step * (i + 0.5)
+
+    def py(y: float) -> float:
+        return pad_top + plot_h * (1 - (min(max(y, bottom), 1.0) - bottom) / (1 - bottom))
+
+    parts = []
+    for tick in [bottom + (1 - bottom) * k / 4 for k in range(5)]:
+        parts.append(f'<line x1="{pad_left}" x2="{width - pad_right}" y1="{py(tick):.1f}" y2="{py(tick):.1f}" '
+                     f'stroke="{GRID}"/><text x="{pad_left - 4}" y="{py(tick) + 3:.1f}" text-anchor="end" '
+                     f'font-size="10" font-family="system-ui, sans-serif">{tick:.3g}</text>')
+    parts.append(f'<text transform="translate(12,{pad_top + plot_h / 2:.0f}) rotate(-90)" text-anchor="middle" '
+                 f"{FONT}>{escape(metric)}</text>")
+    every = max(1, round(28 / step))  # labels at least ~28 px apart
+    for i, p in enumerate(points):
+        if i % every == 0:
+            parts.append(f'<text x="{px(i):.1f}" y="{pad_top + plot_h + 14}" text-anchor="middle" font-size="10" '
+                         f'font-family="system-ui, sans-serif">{escape(p["x_label"])}</text>'
+                         f'<text x="{px(i):.1f}" y="{pad_top + plot_h + 26}" text-anchor="middle" font-size="9" '
+                         f'font-family="system-ui, sans-serif" fill="#6b7280">{escape(p["date"])}</text>')
+    for g, group in enumerate(groups):
+        colour = SERIES[g % len(SERIES)]
+        line = [(px(i), py(p["estimate"]["value"])) for i, p in enumerate(points)
+                if p["group"] == group and p["estimate"] and p["estimate"].get("value") is not None]
+        if len(line) > 1:
+            parts.append(f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in line)}" fill="none" '
+                         f'stroke="{colour}" stroke-width="1.5" stroke-opacity="0.6"/>')
+        y = pad_top + plot_h + 44 + 18 * g
+        parts.append(f'<circle cx="{pad_left + 5}" cy="{y - 4}" r="5" fill="{colour}"/>'
+                     f'<text class="legend" x="{pad_left + 16}" y="{y}" {FONT}>{escape(group)}</text>')
+    for i, p in enumerate(points):
+        colour = SERIES[groups.index(p["group"]) % len(SERIES)]
+        e = p["estimate"] or {}
+        x = px(i)
+        if e.get("value") is None:
+            reason = e.get("reason") or "no value stored"
+            parts.append(f'<a href={quoteattr(p["href"])}><text class="undefined" x="{x:.1f}" y="{py(bottom) - 4:.1f}" '
+                         f'text-anchor="middle" font-size="14" fill="#9ca3af">×<title>evaluation {p["id"]}: '
+                         f"undefined ({escape(reason)})</title></text></a>")
+            continue
+        title = f"evaluation {p['id']}, {p['x_label']} on {p['group']}: {e['value']:.3f}"
+        if e.get("ci_low") is not None:
+            title += f" [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+            parts.append(f'<line class="ci" x1="{x:.1f}" x2="{x:.1f}" y1="{py(e["ci_low"]):.1f}" '
+                         f'y2="{py(e["ci_high"]):.1f}" stroke="{colour}" stroke-width="2"/>'
+                         f'<line x1="{x - 4:.1f}" x2="{x + 4:.1f}" y1="{py(e["ci_low"]):.1f}" '
+                         f'y2="{py(e["ci_low"]):.1f}" '
+                         f'stroke="{colour}" stroke-width="2"/>'
+                         f'<line x1="{x - 4:.1f}" x2="{x + 4:.1f}" y1="{py(e["ci_high"]):.1f}" '
+                         f'y2="{py(e["ci_high"]):.1f}" stroke="{colour}" stroke-width="2"/>')
+        parts.append(f'<a href={quoteattr(p["href"])}><circle class="point" cx="{x:.1f}" cy="{py(e["value"]):.1f}" '
+                     f'r="5" fill="{colour}" stroke="#fff" stroke-width="1.5"><title>{escape(title)}</title>'
+                     f"</circle></a>")
+    return _svg(width, height, f"{metric} per evaluation with 95% intervals", "".join(parts))

@@ -5,9 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, Max, Q, QuerySet
+from django.db.models.fields.json import KeyTransform
 
-from evaluation.models import Comparison, Evaluation, Signal, SignalScore, SignalScoreImport, SignalVersion
-from runs.models import Judgement
+from evaluation.models import (
+    Comparison,
+    Evaluation,
+    Signal,
+    SignalOutputType,
+    SignalScore,
+    SignalScoreImport,
+    SignalVersion,
+)
+from runs.models import Judgement, RunVoter
 from touchstone.errors import NotFound
 
 
@@ -132,6 +141,45 @@ def signal_version_simulated_voters(version: SignalVersion) -> list[str]:
         return []
     return [f"{model}@{endpoint}" for model, endpoint in version.labeling_run.voters.filter(
         endpoint__is_simulator=True).order_by("position").values_list("model", "endpoint__name")]
+
+
+SIMULATED_MARK = "SIMULATED"
+
+
+def signal_declared_simulated(*, signal: Signal, version: SignalVersion | None = None) -> bool:
+    """A signal (or one of its versions) whose description or notes start with "SIMULATED" says
+    its output is made up (the demo's production classifier), even without a labeling run."""
+    texts = [signal.description] + ([version.notes] if version is not None else [])
+    return any(text.lstrip().upper().startswith(SIMULATED_MARK) for text in texts)
+
+
+def signal_versions_simulated_voters(*, versions: list[SignalVersion]) -> dict[int, list[str]]:
+    """{version id: its labeling run's simulator voters ("model@endpoint")} for many versions in
+    one query (the signal page's table); versions without a run or simulator voters are left out."""
+    by_run: dict[int, list[int]] = {}
+    for version in versions:
+        if version.labeling_run_id is not None:
+            by_run.setdefault(version.labeling_run_id, []).append(version.pk)
+    if not by_run:
+        return {}
+    out: dict[int, list[str]] = {}
+    for run_id, model, endpoint in (RunVoter.objects.filter(run_id__in=by_run, endpoint__is_simulator=True)
+                                    .order_by("run_id", "position").values_list("run_id", "model", "endpoint__name")):
+        for version_id in by_run[run_id]:
+            out.setdefault(version_id, []).append(f"{model}@{endpoint}")
+    return out
+
+
+def signal_evaluation_history(*, signal: Signal) -> list[Evaluation]:
+    """The signal's evaluations, oldest first (one query, without the document), each with
+    ``headline``: the estimate the signal page plots ({"value", "ci_low", "ci_high", ...} or None)
+    — F1 of the positive class for a label signal, ROC AUC for a score signal."""
+    path = ("binary", "f1") if signal.output_type == SignalOutputType.LABEL else ("scores", "roc_auc")
+    return list(Evaluation.objects.filter(signal_version__signal=signal)
+                .select_related("signal_version", "golden_set_version__golden_set", "created_by")
+                .defer("document")
+                .annotate(headline=KeyTransform(path[1], KeyTransform(path[0], "document")))
+                .order_by("created_at", "pk"))
 
 
 def comparison_list(*, signal_name: str | None = None, golden_set_name: str | None = None) -> QuerySet[Comparison]:

@@ -1,4 +1,6 @@
-"""The evaluation page (staff with ``evaluation.view_evaluation``): headline metrics with CIs,
+"""The signal page (staff with ``evaluation.view_evaluation``): metadata, versions (with their
+links and a SIMULATED badge), the headline metric of each evaluation over time and the
+comparisons. The evaluation page (staff with ``evaluation.view_evaluation``): headline metrics with CIs,
 confusion matrix, PR and ROC curves with the chosen threshold, reliability diagram, slices and
 errors by rule with examples. The comparison page (the same permission): the deltas B − A with
 CIs, McNemar, per label and per slice, and the flipped items. Charts are SVG drawn here
@@ -13,7 +15,18 @@ from django.utils.safestring import mark_safe
 from evaluation import charts
 from evaluation.comparison import delta_cell, delta_rows, delta_text, p_text
 from evaluation.metrics import estimate_text, headline
-from evaluation.selectors import comparison_get, evaluation_get, signal_version_simulated_voters
+from evaluation.models import SignalOutputType
+from evaluation.selectors import (
+    comparison_get,
+    comparison_list,
+    evaluation_get,
+    signal_declared_simulated,
+    signal_evaluation_history,
+    signal_get,
+    signal_version_list,
+    signal_version_simulated_voters,
+    signal_versions_simulated_voters,
+)
 from goldsets.charts import interval_chart
 from touchstone.roles import page_permission_required
 
@@ -74,3 +87,23 @@ def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
         "slices": [(row, [delta_cell(row[m]) for m in ("precision", "recall", "f1", "recall_at_fpr")],
                     p_text(row["mcnemar"]["p_value"]))
                    for row in doc.get("slices") or []]})
+
+
+@page_permission_required("evaluation.view_evaluation", to="view signals")
+def signal_detail(request: HttpRequest, name: str) -> HttpResponse:
+    signal = signal_get(name=name)
+    versions = list(signal_version_list(signal=signal))
+    voters = signal_versions_simulated_voters(versions=versions)
+    evaluations = signal_evaluation_history(signal=signal)
+    metric = "F1 (positive class)" if signal.output_type == SignalOutputType.LABEL else "ROC AUC"
+    points = [{"id": e.pk, "href": f"/evaluations/{e.pk}/", "x_label": f"v{e.signal_version.number}",
+               "date": e.created_at.strftime("%m-%d %H:%M"), "group": str(e.golden_set_version),
+               "estimate": e.headline} for e in evaluations]
+    return render(request, "evaluation/signal_detail.html", {
+        "signal": signal, "metric": metric,
+        "simulated": signal_declared_simulated(signal=signal),
+        "versions": [(v, voters.get(v.pk, []), signal_declared_simulated(signal=signal, version=v))
+                     for v in versions],
+        "evaluations": [(e, estimate_text(e.headline)) for e in reversed(evaluations)],
+        "history_svg": mark_safe(charts.history_chart(points, metric=metric)) if points else "",  # our SVG
+        "comparisons": list(comparison_list(signal_name=signal.name))})

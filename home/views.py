@@ -7,6 +7,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from evaluation.selectors import signal_list
 from goldsets.selectors import goldset_latest_version_list
 from policies.selectors import policy_overview_list
 from review.selectors import review_queue_attention_list
@@ -20,6 +21,7 @@ SECTIONS = (
     ("runs.view_labelingrun", "runs", lambda: labeling_run_recent_list(limit=RECENT_RUNS)),
     ("review.view_reviewqueue", "queues", review_queue_attention_list),
     ("goldsets.view_goldenset", "goldsets", goldset_latest_version_list),
+    ("evaluation.view_evaluation", "signals", lambda: list(signal_list())),
 )
 
 

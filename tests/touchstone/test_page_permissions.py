@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
+from evaluation.services.signals import signal_create_unchecked
 from review.models import Labeler
 from runs.models import Judgement, JudgementStatus
 from tests.home.data import home_world
@@ -35,12 +36,15 @@ def _pages(world) -> list[tuple[str, str, str]]:
          ("goldsets.view_goldenset", "goldsets.view_raw_labeler_ids")),
         ("get", f"/goldsets/{name}/diff/{number}/{number}/", "goldsets.view_goldenset"),
         ("get", f"/api/v1/goldsets/{name}/versions/{number}/export/jsonl/", "goldsets.view_goldenset"),
+        ("get", "/signals/clf/", "evaluation.view_evaluation"),
     ]
 
 
 @pytest.mark.parametrize("role", ROLES, ids=[str(r) for r in ROLES])
 def test_role_page_action_matrix(client, django_user_model, published, role) -> None:
     world = home_world(published)
+    signal_create_unchecked(name="clf", kind="production_classifier", policy=published.policy, output_type="score",
+                            score_label="violating", description="", owner=None, acting_user=None)
     user = django_user_model.objects.create_user(username=f"u-{role}", password="pw", is_staff=True)
     if role:
         user.groups.add(Group.objects.get(name=role))
