@@ -14,3 +14,6 @@ class MonitoringConfig(AppConfig):
 
         app.conf.beat_schedule = {**app.conf.beat_schedule, "monitor-tick": {
             "task": "monitoring.tasks.monitor_tick", "schedule": float(settings.MONITOR_TICK_SECONDS)}}
+        # Alerts' webhook delivery: the sweep re-sends any alert that is due (never lost).
+        app.conf.beat_schedule = {**app.conf.beat_schedule, "alerts-deliver-sweep": {
+            "task": "monitoring.tasks.alerts_deliver_sweep", "schedule": float(settings.ALERT_WEBHOOK_SWEEP_SECONDS)}}

@@ -317,3 +317,18 @@ MONITOR_POLL_SECONDS = env_float("MONITOR_POLL_SECONDS", 30)
 MONITOR_REQUEUE_GRACE_SECONDS = env_float("MONITOR_REQUEUE_GRACE_SECONDS", 120)
 MONITOR_RUN_STALE_SECONDS = env_float("MONITOR_RUN_STALE_SECONDS", 900)
 MONITOR_CATCH_UP_PARTITIONS = env_int("MONITOR_CATCH_UP_PARTITIONS", 3)
+
+# Alerts go to this webhook (empty: stored and shown, not sent), as JSON signed with HMAC-SHA256
+# under the shared secret (X-Touchstone-Signature over "timestamp.body"); failed attempts are
+# retried with exponential backoff (base doubling to the cap) up to the attempt limit, and beat's
+# sweep re-sends any due alert every ALERT_WEBHOOK_SWEEP_SECONDS.
+ALERT_WEBHOOK_URL = os.environ.get("TOUCHSTONE_ALERT_WEBHOOK_URL", "")
+ALERT_WEBHOOK_SECRET = os.environ.get("TOUCHSTONE_ALERT_WEBHOOK_SECRET", "")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_float("TOUCHSTONE_ALERT_WEBHOOK_TIMEOUT_SECONDS", 10)
+ALERT_WEBHOOK_MAX_ATTEMPTS = env_int("TOUCHSTONE_ALERT_WEBHOOK_MAX_ATTEMPTS", 40)
+ALERT_WEBHOOK_BACKOFF_SECONDS = env_float("TOUCHSTONE_ALERT_WEBHOOK_BACKOFF_SECONDS", 5)
+ALERT_WEBHOOK_BACKOFF_MAX_SECONDS = env_float("TOUCHSTONE_ALERT_WEBHOOK_BACKOFF_MAX_SECONDS", 600)
+ALERT_WEBHOOK_SWEEP_SECONDS = env_float("TOUCHSTONE_ALERT_WEBHOOK_SWEEP_SECONDS", 60)
+if IS_PRODUCTION and ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("TOUCHSTONE_ALERT_WEBHOOK_SECRET must be set with TOUCHSTONE_ALERT_WEBHOOK_URL "
+                               "when TOUCHSTONE_ENV=production")

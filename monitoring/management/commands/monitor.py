@@ -1,6 +1,7 @@
 """``python manage.py monitor create --file PATH``, ``monitor list``, ``monitor show NAME``,
 ``monitor run-now NAME [--date D] [--sync]``, ``monitor pause NAME``, ``monitor resume NAME``,
-``monitor backfill NAME --from D --to D [--sync]``; every one with ``--json`` and ``--user``.
+``monitor backfill NAME --from D --to D [--sync]``, ``monitor ack ALERT_ID --reason TEXT``; every one
+with ``--json`` and ``--user``.
 
 ``--sync`` advances the cycles in this process (stopping where a cycle waits) instead of
 leaving them to the workers."""
@@ -73,6 +74,9 @@ class Command(BaseCommand):
         p.add_argument("--from", dest="date_from", type=_date, required=True)
         p.add_argument("--to", dest="date_to", type=_date, required=True)
         p.add_argument("--sync", action="store_true", help="advance them here, not on the workers")
+        p = sub.add_parser("ack", help="acknowledge an alert (audited)")
+        p.add_argument("alert_id", type=int)
+        p.add_argument("--reason", required=True, help="what was checked or done")
         for p in sub.choices.values():
             p.add_argument("--json", action="store_true")
             add_user_argument(p)
@@ -135,3 +139,13 @@ class Command(BaseCommand):
                       "cycles": [cycle_document(c) for c in cycles]},
                   "\n".join([f"{len(made.created)} cycles created, {len(made.existing)} existed"]
                             + [cycle_line(c) for c in cycles]))
+
+    def _ack(self, o: dict[str, Any], user) -> None:
+        from monitoring.services.delivery import alert_acknowledge, alert_get
+
+        alert = alert_acknowledge(alert=alert_get(alert_id=o["alert_id"]), reason=o["reason"], acting_user=user)
+        self._out(o, {"id": alert.pk, "rule": alert.rule, "monitor": alert.monitor.name,
+                      "acknowledged_by": alert.acknowledged_by.get_username(),
+                      "acknowledged_at": alert.acknowledged_at.isoformat(), "reason": alert.acknowledge_reason},
+                  f"alert {alert.pk} ({alert.rule} on {alert.cycle}) acknowledged by "
+                  f"{alert.acknowledged_by.get_username()}: {alert.acknowledge_reason}")
