@@ -248,6 +248,7 @@ def _line_batches_raw_ids(version: GoldenSetVersion, *, kind: str, digest: Diges
         labels = loads(labels) if isinstance(labels, str) else labels
         for label in labels:
             del label["labeler_id"]
+            label.pop("rule_ids", None)  # the export's labels keep their documented fields
         if digest is not None:
             digest.add(canonical_line(source=source, external_id=external_id, content_sha256=content_sha256,
                                       gold_label=gold_label, decided_by=decided_by,

@@ -108,7 +108,7 @@ def _freeze_request_failed(reason: str, *, version: GoldenSetVersion, actor: Abs
 class _Included:
     gold_label: str
     decided_by: str
-    labels: list[tuple[int, str, str, str]]  # labeler pk, role, label, labeled_at ISO
+    labels: list[tuple[int, str, str, str, tuple[str, ...]]]  # labeler pk, role, label, labeled_at ISO, rule ids
     queues: tuple[int, ...] = ()  # review queues the labels came through
 
 
@@ -136,7 +136,8 @@ def _select(policy_version: PolicyVersion, rule: FreezeRule, taxonomy: set[str],
             excluded[decision.excluded_because] += 1
             continue
         included[item_id] = _Included(decision.gold_label, decision.decided_by,
-                                      [(r.labeler_id, r.role, r.label, iso_utc(r.labeled_at)) for r in valid],
+                                      [(r.labeler_id, r.role, r.label, iso_utc(r.labeled_at), r.rule_ids)
+                                       for r in valid],
                                       tuple(sorted({r.queue_id for r in valid if r.queue_id is not None})))
     for item_id, decision in llm.items():
         if item_id in labelled or decision["outcome"] != DecisionOutcome.AUTO_ACCEPTED:
@@ -161,13 +162,13 @@ def _statistics(*, version: GoldenSetVersion, included: dict[int, _Included], ta
     aliases = {pk: pseudonym(key, vendor, labeler) for pk, (vendor, labeler) in names.items()}
     alias = aliases.__getitem__
 
-    units = [{alias(pk): label for pk, role, label, _ in entry.labels if role == HumanLabelRole.REVIEW}
+    units = [{alias(pk): label for pk, role, label, *_ in entry.labels if role == HumanLabelRole.REVIEW}
              for entry in included.values() if entry.labels]
     stats = agreement_summary(units, taxonomy, ordered=version.policy_version.ordered_labels,
                               n_resamples=BOOTSTRAP_RESAMPLES, seed=version.pk or 0)
     gold = {item_id: entry.gold_label for item_id, entry in included.items()}
     reviews = [(pk, item_id, label) for item_id, entry in included.items()
-               for pk, role, label, _ in entry.labels if role == HumanLabelRole.REVIEW]
+               for pk, role, label, *_ in entry.labels if role == HumanLabelRole.REVIEW]
     by_labeler = accuracy_against_gold(((alias(pk), i, label) for pk, i, label in reviews), gold, taxonomy)
     by_vendor = accuracy_against_gold(((names[pk].vendor, i, label) for pk, i, label in reviews), gold, taxonomy)
     vendors = {alias(pk): names[pk].vendor for pk, _, _ in reviews}
@@ -240,9 +241,12 @@ def _write_items(*, version: GoldenSetVersion, keys: list[ItemKey], included: di
             # Stored in digest order, so that verifying an export needs no sort.
             ordered = sorted(entry.labels,
                              key=lambda e: (names[e[0]].vendor, e[1], e[2], names[e[0]].external_id, e[3]))
+            # The rules each labeler named go in the frozen labels (error analysis groups by them),
+            # not in the export head: exports keep their shape.
             labels = [{"labeler_id": labeler_pk, "labeler": names[labeler_pk].external_id,
-                       "vendor": names[labeler_pk].vendor, "role": role, "label": label, "labeled_at": labeled_at}
-                      for labeler_pk, role, label, labeled_at in ordered]
+                       "vendor": names[labeler_pk].vendor, "role": role, "label": label, "labeled_at": labeled_at,
+                       "rule_ids": list(rule_ids)}
+                      for labeler_pk, role, label, labeled_at, rule_ids in ordered]
             decision = llm.get(pk)
             lineage = {"policy_version": policy_version,
                        "prompt_version": decision["prompt_version"] if decision else None,
@@ -250,7 +254,7 @@ def _write_items(*, version: GoldenSetVersion, keys: list[ItemKey], included: di
                        "queues": sorted(queue_names[q] for q in entry.queues)}
             # The export's line up to its labels, the labelers as their pseudonyms (same keys, same order).
             public = [{"labeler": aliases[labeler_pk], "vendor": names[labeler_pk].vendor, "role": role,
-                       "label": label, "labeled_at": labeled_at} for labeler_pk, role, label, labeled_at in ordered]
+                       "label": label, "labeled_at": labeled_at} for labeler_pk, role, label, labeled_at, _ in ordered]
             head = dumps({"external_id": external_id, "source": source, "content_sha256": content_sha256,
                           "gold_label": entry.gold_label, "decided_by": entry.decided_by, "labels": public})[:-1]
             rows.append((version.pk, start + offset, pk, source, external_id, content_sha256, parts,
@@ -259,7 +263,7 @@ def _write_items(*, version: GoldenSetVersion, keys: list[ItemKey], included: di
             digest.add(canonical_line(
                 source=source, external_id=external_id, content_sha256=content_sha256,
                 gold_label=entry.gold_label, decided_by=entry.decided_by,
-                labels=[(names[labeler_pk].vendor, role, label) for labeler_pk, role, label, _ in entry.labels]))
+                labels=[(names[labeler_pk].vendor, role, label) for labeler_pk, role, label, *_ in entry.labels]))
         heads.add_heads([row[-1].encode() for row in rows])
         with connection.cursor() as cursor:
             cursor.executemany(insert, rows)

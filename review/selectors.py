@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
+import orjson
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -122,13 +123,14 @@ class FreezeLabel(NamedTuple):
     is_valid: bool
     labeled_at: str | datetime
     queue_id: int | None
+    rule_ids: tuple[str, ...] = ()  # the policy rules the labeler said were violated
 
 
 def human_labels_by_item(*, policy_version_id: int) -> Iterator[tuple[int, list[FreezeLabel]]]:
     """The labels eligible for a freeze: every human label under this policy version (valid or
     not: the freeze counts what it ignores), grouped by item in item order. Streamed with a raw
     cursor: at 100,000 items the ORM's per-row work costs more than the freeze's own."""
-    rows = raw_rows("SELECT item_id, labeler_id, role, label, is_valid, labeled_at, queue_id "
+    rows = raw_rows("SELECT item_id, labeler_id, role, label, is_valid, labeled_at, queue_id, rule_ids "
                     f"FROM {HumanLabel._meta.db_table} "
                     "WHERE policy_version_id = %s ORDER BY item_id, labeler_id, role", [policy_version_id])
     current, group = None, []
@@ -137,7 +139,11 @@ def human_labels_by_item(*, policy_version_id: int) -> Iterator[tuple[int, list[
             yield current, group
             group = []
         current = row[0]
-        group.append(FreezeLabel(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6]))
+        rules = row[7]
+        if isinstance(rules, str):  # SQLite's JSON text; most labels name no rule, so skip decoding "[]"
+            rules = orjson.loads(rules) if rules != "[]" else ()
+        group.append(FreezeLabel(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6],
+                                 tuple(str(rule) for rule in rules or ())))
     if group:
         yield current, group
 

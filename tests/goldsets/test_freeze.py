@@ -204,3 +204,26 @@ def test_an_ordered_taxonomy_adds_ordinal_alpha(author, approver, harassment_tex
     ordinal = frozen.stats["krippendorff_alpha_ordinal"]
     assert ordinal["value"] is not None and ordinal["ci_low"] <= ordinal["value"] <= ordinal["ci_high"]
     assert ordinal["value"] != frozen.stats["krippendorff_alpha"]["value"]
+
+
+def test_the_rules_labelers_named_are_frozen_with_their_labels_and_exports_keep_their_shape(labelled, published,
+                                                                                            tmp_path):
+    from goldsets.exports import export_records
+    from goldsets.selectors import goldset_version_gold_rows
+    from review.models import HumanLabel
+
+    marked = HumanLabel.objects.filter(label="insult").order_by("pk").first()
+    HumanLabel.objects.filter(pk=marked.pk).update(rule_ids=["HAR-2", "HAR-1"])
+    version = freeze(published)
+    item = GoldenItem.objects.get(version=version, item_id=marked.item_id)
+    named = [label for label in item.labels if label["rule_ids"]]
+    assert [label["rule_ids"] for label in named] == [["HAR-2", "HAR-1"]]
+    assert all(label["rule_ids"] == [] for label in item.labels if label not in named)
+    # what the evaluation's error analysis reads: the union of the item's labels' rules
+    rows = {row.item_id: row.rule_ids for row in goldset_version_gold_rows(version=version)}
+    assert rows[marked.item_id] == ("HAR-1", "HAR-2") and set(rows.values()) == {(), ("HAR-1", "HAR-2")}
+    # exports (pseudonymized heads and raw ids) show the labels' documented fields only
+    for raw_ids in (False, True):
+        record = next(r for r in export_records(version, raw_ids=raw_ids) if r["external_id"] == item.external_id)
+        assert all(set(label) == {"labeler", "vendor", "label", "role", "labeled_at"} for label in record["labels"])
+    assert goldset_version_verify(version=version) == version.digest
