@@ -1,4 +1,4 @@
-"""``python manage.py labels import PATH --policy SLUG[@VERSION] [--source NAME] [--strict]`` and
+"""``python manage.py labels import PATH --policy SLUG[@VERSION] [--source NAME] [--strict] [--json]`` and
 ``python manage.py labels quality [--vendor NAME] [--labeler [VENDOR/]ID] [--weeks N] [--json]``."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from policies.models import PolicyVersion
 from policies.selectors import policy_version_for_labels
 from review import selectors
+from review.models import LabelImport
 from review.services.human_labels import human_label_import
 from touchstone.cli import acting_user, add_user_argument, application_errors_as_command_errors
 from touchstone.errors import LocatedError
@@ -30,6 +32,8 @@ class Command(BaseCommand):
         p.add_argument("--source", default="", help="the content source the external ids belong to")
         p.add_argument("--strict", action="store_true", help="roll back the whole import on the first bad line")
         p.add_argument("--batch-size", type=int, default=1000)
+        p.add_argument("--json", action="store_true",
+                       help="print the import's counters and its first rejected lines as JSON")
         add_user_argument(p)
         p = sub.add_parser("quality", help="labelers over time: weekly accuracy and κ on hidden gold, peer and "
                                            "final-label agreement with 95%% CIs, and drift flags")
@@ -87,7 +91,7 @@ class Command(BaseCommand):
                               f"{row['latest_gold_week'] or '—'}" + (" DRIFT" if row["drift"] else ""))
         self.stdout.write(f"  drift rule: {doc['drift_rule']}")
 
-    def _import(self, *, path: Path, policy: str, source: str, strict: bool, batch_size: int,
+    def _import(self, *, path: Path, policy: str, source: str, strict: bool, batch_size: int, json: bool,
                 user: str | None, **options: Any) -> None:
         actor = acting_user(user)
         if not path.is_file():
@@ -101,8 +105,19 @@ class Command(BaseCommand):
             job = human_label_import(path=path, policy_version=version, content_source=source, strict=strict,
                                      acting_user=actor, batch_size=batch_size,
                                      on_progress=lambda done: bar.update(done - bar.n), on_error=report)
+        if json:
+            self.stdout.write(_json.dumps(_import_document(job, version), indent=2, ensure_ascii=False))
+            return
         self.stdout.write(f"{path}: imported {job.imported}, duplicate {job.duplicates}, rejected {job.rejected} "
                           f"for {version} (label import #{job.pk})")
+
+
+def _import_document(job: LabelImport, version: PolicyVersion) -> dict[str, Any]:
+    """The label import job as ``--json`` prints it: its counters and the first rejected lines
+    (``{"line", "field", "reason"}``, as the job stored them)."""
+    return {"import": job.pk, "policy_version": str(version), "path": job.path, "strict": job.strict,
+            "status": job.status, "lines_read": job.lines_read, "imported": job.imported,
+            "duplicates": job.duplicates, "rejected": job.rejected, "errors": job.errors}
 
 
 def _num(value: float | None, width: int) -> str:
