@@ -66,7 +66,8 @@ def main() -> None:
     ContentItem.objects.bulk_create((ContentItem(source="bench", external_id=str(i), content_sha256=f"{i:064d}",
                                                  parts={"text": f"benchmark message number {i}"})
                                      for i in range(args.items)), batch_size=2000)
-    sample = sample_create(name="bench", method="uniform", size=args.items, seed=1)
+    sample = sample_create(name="bench", method="uniform", size=args.items, seed=1,
+                           acting_user=get_user_model().objects.get(username="ops"))
 
     redis_port, sim_port = devstack.free_port(), devstack.free_port()
     broker = f"redis://127.0.0.1:{redis_port}/0"

@@ -12,6 +12,7 @@ from content import sampling
 from content.models import ContentItem, ContentItemStatus, Sample, SampleMember, SampleMethod
 from touchstone.audit import audit_event_record
 from touchstone.errors import ApplicationError
+from touchstone.roles import permission_require
 
 MISSING_STRATUM = "(missing)"
 
@@ -33,12 +34,14 @@ def _frame(frame_filter: dict[str, Any]):
 def sample_create(*, name: str, method: str, size: int, seed: int, source: str | None = None,
                   metadata_filter: dict[str, Any] | None = None, stratify_by: str | None = None,
                   allocation: str = "proportional", score_signal: str | None = None, floor: float = 0.01,
-                  acting_user: AbstractBaseUser | None = None) -> Sample:
+                  acting_user: AbstractBaseUser | None) -> Sample:
     """Draw and store a sample. The frame is the ready items of ``source`` (and metadata
     filter), ordered by id, so the same parameters and seed give the same sample.
 
-    Raises SamplingFailed naming the parameter at fault.
+    Raises PermissionDenied without ``content.add_sample`` (as ``sample draw``), and
+    SamplingFailed naming the parameter at fault.
     """
+    permission_require(acting_user, "content.add_sample", to="draw a sample")
     if Sample.objects.filter(name=name).exists():
         raise SamplingFailed(f"a sample named {name!r} exists already: samples are never redrawn")
     if method not in SampleMethod.values:

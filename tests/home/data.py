@@ -19,6 +19,7 @@ from policies.services import prompt_version_compile
 from review.models import HumanLabel, Labeler, ReviewQueue, ReviewTask, Vendor
 from runs.models import ItemDecision, Judgement, LabelingRun, LLMCall, LLMEndpoint, RunStatus
 from runs.services.runs import VoterSpec, labeling_run_create
+from tests.content.users import sampler
 from tests.goldsets.conftest import label_items
 
 
@@ -35,7 +36,7 @@ def home_world(published: PolicyVersion) -> HomeWorld:
     items = ContentItem.objects.bulk_create(
         ContentItem(source="home", external_id=str(i), parts={"text": f"text {i}"}, content_sha256=f"{i + 10**6:064d}")
         for i in range(10))
-    sample = sample_create(name="home-sample", method="uniform", size=10, seed=1, source="home")
+    sample = sample_create(name="home-sample", method="uniform", size=10, seed=1, source="home", acting_user=sampler())
     prompt = prompt_version_compile(
         policy_version=published, template_version=PromptTemplateVersion.objects.get(template__key="category_blocks"),
         settings=ModelSettings(model="sim-strong"), acting_user=None)[0]

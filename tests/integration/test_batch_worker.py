@@ -16,6 +16,7 @@ from runs.models import LabelingRun, LLMBatch, LLMCall, LLMEndpoint, RunStatus
 from runs.services.runs import VoterSpec, labeling_run_create, labeling_run_start
 from simulator.engine import SimulatorConfig
 from simulator.server import serve_in_thread
+from tests.content.users import sampler
 
 pytestmark = pytest.mark.integration
 ITEMS = 30
@@ -29,7 +30,7 @@ def test_batch_run_finishes_on_a_real_worker(celery_worker_process, published):
             supports_batch=True, timeout_seconds=10)
         ContentItem.objects.bulk_create(ContentItem(source="t", external_id=str(i), parts={"text": f"note {i}"},
                                                     content_sha256=f"{i:064d}") for i in range(ITEMS))
-        sample = sample_create(name="s", method="uniform", size=ITEMS, seed=1)
+        sample = sample_create(name="s", method="uniform", size=ITEMS, seed=1, acting_user=sampler())
         template = PromptTemplateVersion.objects.get(template__key="json_classifier")
         prompt, _ = prompt_version_compile(policy_version=published, template_version=template,
                                            settings=ModelSettings(model="sim-strong"), acting_user=None)

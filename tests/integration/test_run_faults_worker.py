@@ -16,6 +16,7 @@ from runs.models import JudgementStatus, LabelingRun, LLMEndpoint, RunStatus
 from runs.services.runs import VoterSpec, labeling_run_create, labeling_run_retry_failed, labeling_run_start
 from simulator.engine import FAULT_KINDS, SimulatorConfig
 from simulator.server import serve_in_thread
+from tests.content.users import sampler
 
 pytestmark = pytest.mark.integration
 ITEMS = 40
@@ -38,7 +39,7 @@ def test_every_fault_kind_ends_labelled_or_failed_and_retry_works(celery_worker_
             max_concurrency=8, timeout_seconds=0.5)
         ContentItem.objects.bulk_create(ContentItem(source="t", external_id=str(i), parts={"text": f"msg {i}"},
                                                     content_sha256=f"{i:064d}") for i in range(ITEMS))
-        sample = sample_create(name="s", method="uniform", size=ITEMS, seed=1)
+        sample = sample_create(name="s", method="uniform", size=ITEMS, seed=1, acting_user=sampler())
         template = PromptTemplateVersion.objects.get(template__key="json_classifier")
         prompt, _ = prompt_version_compile(policy_version=published, template_version=template,
                                            settings=ModelSettings(model="sim-strong"), acting_user=None)

@@ -19,6 +19,7 @@ from runs.models import Judgement, LabelingRun, LLMEndpoint, RunStatus
 from runs.services.runs import VoterSpec, labeling_run_create, labeling_run_start, labeling_run_watchdog
 from simulator.engine import SimulatorConfig
 from simulator.server import serve_in_thread
+from tests.content.users import sampler
 
 pytestmark = pytest.mark.integration
 ITEMS, VOTERS = 60, 2
@@ -38,7 +39,7 @@ def test_killed_worker_loses_and_duplicates_nothing(celery_worker_process, redis
                                               is_simulator=True, max_concurrency=4, timeout_seconds=10)
         ContentItem.objects.bulk_create(ContentItem(source="t", external_id=str(i), parts={"text": f"message {i}"},
                                                     content_sha256=f"{i:064d}") for i in range(ITEMS))
-        sample = sample_create(name="s", method="uniform", size=ITEMS, seed=1)
+        sample = sample_create(name="s", method="uniform", size=ITEMS, seed=1, acting_user=sampler())
         tv = PromptTemplateVersion.objects.get(template__key="json_classifier")
         prompt, _ = prompt_version_compile(policy_version=published, template_version=tv,
                                            settings=ModelSettings(model="sim-strong"), acting_user=None)

@@ -24,6 +24,7 @@ from review.models import HumanLabel, Labeler, Vendor
 from runs.models import ItemDecision, LLMEndpoint
 from runs.services.runs import VoterSpec, labeling_run_create
 from tests.browser.conftest import browser, page  # noqa: F401 - the browser test's fixtures
+from tests.content.users import sampler
 
 FRAME, SIZE, AUDIT_SHARE = 40, 20, 0.4
 HUMAN = {0: "insult", 1: "insult", 2: "insult", 3: "threat", 4: "not_harassment", 5: "not_harassment",
@@ -68,7 +69,7 @@ def make_run(published, *, name: str = "r1", simulator: bool = True, human: dict
             ContentItem(source="t", external_id=f"i{i:02d}", parts={"text": f"message {i}"}, target_part="text",
                         content_sha256=f"{i:064x}") for i in range(FRAME))
     sample = Sample.objects.filter(name=sample_name).first() or sample_create(
-        name=sample_name, method="uniform", size=SIZE, seed=3, source="t")
+        name=sample_name, method="uniform", size=SIZE, seed=3, source="t", acting_user=sampler())
     endpoint, _ = LLMEndpoint.objects.get_or_create(name="sim" if simulator else "real",
                                                     defaults={"base_url": "http://127.0.0.1:9/v1",
                                                               "is_simulator": simulator})

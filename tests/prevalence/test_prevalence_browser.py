@@ -23,6 +23,7 @@ from runs.models import ItemDecision, LLMEndpoint
 from runs.services.runs import VoterSpec, labeling_run_create
 from tests.browser.conftest import admin_login
 from tests.browser.test_home_and_layouts import WIDTHS, assert_fits, follow
+from tests.content.users import sampler
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -41,7 +42,7 @@ def world(published, django_user_model):
                     content_sha256=f"{i:064x}", metadata={"surface": "comments" if i % 5 < 3 else "messages"})
         for i in range(3000))
     sample = sample_create(name="impressions-nov", method="stratified", size=900, seed=7, source="f",
-                           stratify_by="surface")
+                           stratify_by="surface", acting_user=sampler())
     endpoint = LLMEndpoint.objects.create(name="sim", base_url="http://127.0.0.1:9/v1", is_simulator=True)
     prompt, _ = prompt_version_compile(
         policy_version=published, template_version=PromptTemplateVersion.objects.get(template__key="json_classifier"),

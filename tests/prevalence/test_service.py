@@ -10,6 +10,7 @@ import pytest
 from prevalence.models import ANY_VIOLATION, PrevalenceEstimate
 from prevalence.services import PrevalenceInvalid, PrevalenceRequest, prevalence_estimate_create
 from stats import prevalence as sp
+from tests.content.users import sampler
 from touchstone.errors import PermissionDenied
 from touchstone.models import AuditEvent
 
@@ -129,7 +130,7 @@ def test_a_run_of_another_sample_is_refused(worked, published, ops):
     from content.services.sampling import sample_create
 
     _, run, _ = worked
-    other = sample_create(name="other", method="uniform", size=5, seed=1, source="t")
+    other = sample_create(name="other", method="uniform", size=5, seed=1, source="t", acting_user=sampler())
     with pytest.raises(PrevalenceInvalid, match="run: run 'r1' labelled sample 'twenty'"):
         prevalence_estimate_create(sample=other, run=run, request=PrevalenceRequest(), acting_user=ops)
 

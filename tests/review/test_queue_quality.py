@@ -18,6 +18,7 @@ from review.models import HiddenGoldItem, HumanLabel, Labeler, ReviewTask
 from review.services.quality import hidden_gold_mark, labelers_flag
 from review.services.queues import review_queue_create, review_queue_push, review_queue_sync
 from runs.models import ItemDecision, LabelingRun, LLMEndpoint
+from tests.content.users import sampler
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db, pytest.mark.usefixtures("cli_user")]
 
@@ -108,7 +109,8 @@ def test_suggestions_are_marked_simulated_and_images_reach_the_labelers_browser(
     prompt, _ = prompt_version_compile(
         policy_version=published, template_version=PromptTemplateVersion.objects.get(template__key="json_classifier"),
         settings=ModelSettings(model="sim-strong"), acting_user=None)
-    run = labeling_run_create(name="suggesting", sample=sample_create(name="pics", method="uniform", size=3, seed=1),
+    run = labeling_run_create(name="suggesting", sample=sample_create(name="pics", method="uniform", size=3, seed=1,
+                                                                              acting_user=sampler()),
                               prompt_version=prompt, voters=[VoterSpec(endpoint, "sim-strong")])
     for item in items:
         ItemDecision.objects.create(run=run, item=item, outcome="human_review", reason="low_confidence",

@@ -16,6 +16,7 @@ from policies.services import prompt_version_compile
 from runs.models import Judgement, LabelingRun, LLMEndpoint, RunStatus
 from simulator.engine import SimulatorConfig
 from simulator.server import serve_in_thread
+from tests.content.users import sampler
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cli_user")]
 
@@ -40,7 +41,7 @@ def sample(db):
     ContentItem.objects.bulk_create(ContentItem(source="t", external_id=str(i), parts={"text": f"you idiot {i}"
                                                 if i % 2 else f"hello {i}"}, content_sha256=f"{i:064d}")
                                     for i in range(12))
-    return sample_create(name="s", method="uniform", size=12, seed=1)
+    return sample_create(name="s", method="uniform", size=12, seed=1, acting_user=sampler())
 
 
 def cli(*args: str) -> str:

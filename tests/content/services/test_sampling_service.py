@@ -10,6 +10,7 @@ from django.db.models import Sum
 
 from content.models import ContentItem, ContentItemStatus, Sample, SampleMember
 from content.services.sampling import SamplingFailed, sample_create
+from tests.content.users import sampler
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cli_user")]
 
@@ -31,7 +32,8 @@ def members(sample: Sample) -> list[tuple[str, str, float]]:
 
 
 def test_stratified_sample_is_stored_with_strata_and_probabilities(items) -> None:
-    sample = sample_create(name="s1", method="stratified", size=20, seed=7, source="demo", stratify_by="country")
+    sample = sample_create(name="s1", method="stratified", size=20, seed=7, source="demo", stratify_by="country",
+                           acting_user=sampler())
     assert (sample.frame_size, sample.size, sample.expected_size) == (100, 20, 20.0)  # failed item excluded
     assert sample.strata == {"IN": {"frame": 30, "sample": 6}, "NG": {"frame": 60, "sample": 12},
                              "US": {"frame": 10, "sample": 2}}
@@ -42,9 +44,12 @@ def test_stratified_sample_is_stored_with_strata_and_probabilities(items) -> Non
 
 
 def test_same_parameters_and_seed_reproduce_the_sample(items) -> None:
-    a = sample_create(name="a", method="score_weighted", size=15, seed=3, score_signal="toxicity")
-    b = sample_create(name="b", method="score_weighted", size=15, seed=3, score_signal="toxicity")
-    c = sample_create(name="c", method="score_weighted", size=15, seed=4, score_signal="toxicity")
+    a = sample_create(name="a", method="score_weighted", size=15, seed=3, score_signal="toxicity",
+                      acting_user=sampler())
+    b = sample_create(name="b", method="score_weighted", size=15, seed=3, score_signal="toxicity",
+                      acting_user=sampler())
+    c = sample_create(name="c", method="score_weighted", size=15, seed=4, score_signal="toxicity",
+                      acting_user=sampler())
     assert members(a) == members(b) != members(c)
     total = SampleMember.objects.filter(sample=a).aggregate(total=Sum("inclusion_probability"))["total"]
     assert 0 < total < 15  # members carry their π; the frame's π sum to n = expected size
@@ -53,14 +58,14 @@ def test_same_parameters_and_seed_reproduce_the_sample(items) -> None:
 
 def test_errors_name_the_parameter(items) -> None:
     with pytest.raises(SamplingFailed, match="needs --stratify-by"):
-        sample_create(name="x", method="stratified", size=5, seed=1)
+        sample_create(name="x", method="stratified", size=5, seed=1, acting_user=sampler())
     with pytest.raises(SamplingFailed, match="score signal 'spam' is missing on 100 frame items"):
-        sample_create(name="x", method="score_weighted", size=5, seed=1, score_signal="spam")
+        sample_create(name="x", method="score_weighted", size=5, seed=1, score_signal="spam", acting_user=sampler())
     with pytest.raises(SamplingFailed, match="exceeds the frame size 100"):
-        sample_create(name="x", method="uniform", size=101, seed=1)
-    sample_create(name="x", method="uniform", size=5, seed=1)
+        sample_create(name="x", method="uniform", size=101, seed=1, acting_user=sampler())
+    sample_create(name="x", method="uniform", size=5, seed=1, acting_user=sampler())
     with pytest.raises(SamplingFailed, match="exists already"):
-        sample_create(name="x", method="uniform", size=5, seed=1)
+        sample_create(name="x", method="uniform", size=5, seed=1, acting_user=sampler())
     assert Sample.objects.count() == 1
 
 
@@ -87,3 +92,23 @@ def test_admin_draws_a_sample_through_the_service(items, admin_client) -> None:
     failed = admin_client.post(url, {"name": "too-big", "method": "uniform", "size": 1000, "seed": 5,
                                      "allocation": "proportional", "floor": 0.01}, follow=True)
     assert "exceeds the frame size" in failed.content.decode()
+
+
+@pytest.mark.parametrize("who", ["author", "nobody"])
+def test_drawing_needs_add_sample_and_a_refusal_writes_nothing(items, author, who) -> None:
+    from touchstone.errors import PermissionDenied
+    from touchstone.models import AuditEvent
+
+    events = AuditEvent.objects.count()
+    user = author if who == "author" else None  # a policy author has no content.add_sample
+    with pytest.raises(PermissionDenied, match="may not draw a sample: that needs the content.add_sample"):
+        sample_create(name="x", method="uniform", size=5, seed=1, acting_user=user)
+    assert not Sample.objects.exists() and not SampleMember.objects.exists()
+    assert AuditEvent.objects.count() == events
+
+
+def test_cli_create_is_refused_without_add_sample(items, author) -> None:
+    with pytest.raises(CommandError, match="content.add_sample"):
+        call_command("sample", "create", "x", "--method", "uniform", "--size", "5", "--seed", "1",
+                     "--user", author.get_username(), stdout=StringIO())
+    assert not Sample.objects.exists()

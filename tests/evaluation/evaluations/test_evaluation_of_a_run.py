@@ -15,6 +15,7 @@ from policies.services import prompt_version_compile
 from runs.models import Judgement, LabelingRun, LLMEndpoint, RunStatus
 from runs.services.runs import VoterSpec, labeling_run_create
 from runs.services.work import run_finish_if_done
+from tests.content.users import sampler
 
 from .conftest import frozen_goldset
 
@@ -30,7 +31,7 @@ GOLD = {0: "not_harassment", 1: "insult", 2: "threat", 3: "not_harassment"}
 
 @pytest.fixture
 def run_version(published, items, approver, ops):
-    sample_create(name="four", method="uniform", size=4, seed=3, source="t")
+    sample_create(name="four", method="uniform", size=4, seed=3, source="t", acting_user=sampler())
     endpoint = LLMEndpoint.objects.create(name="sim", base_url="http://127.0.0.1:9/v1", is_simulator=True)
     prompt, _ = prompt_version_compile(
         policy_version=published, template_version=PromptTemplateVersion.objects.get(template__key="json_classifier"),

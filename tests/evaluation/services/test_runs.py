@@ -15,6 +15,7 @@ from policies.services import prompt_version_compile
 from runs.models import Judgement, LabelingRun, LLMEndpoint, RunStatus
 from runs.services.runs import VoterSpec, labeling_run_create
 from runs.services.work import run_finish_if_done
+from tests.content.users import sampler
 from touchstone.errors import InvalidStateTransition, PermissionDenied
 from touchstone.models import AuditEvent
 
@@ -29,7 +30,7 @@ VOTES = {0: [("insult", 0.9), ("insult", 0.7), ("insult", 0.8)],
 
 @pytest.fixture
 def running(published, items, approver):
-    sample_create(name="four", method="uniform", size=4, seed=3, source="t")
+    sample_create(name="four", method="uniform", size=4, seed=3, source="t", acting_user=sampler())
     endpoint = LLMEndpoint.objects.create(name="sim", base_url="http://127.0.0.1:9/v1", is_simulator=True)
     prompt, _ = prompt_version_compile(
         policy_version=published, template_version=PromptTemplateVersion.objects.get(template__key="json_classifier"),

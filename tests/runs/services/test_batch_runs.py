@@ -25,6 +25,7 @@ from runs.services.runs import (
 )
 from simulator.engine import SimulatorConfig, parse_models, text_sha256
 from simulator.server import serve_in_thread
+from tests.content.users import sampler
 
 pytestmark = pytest.mark.django_db
 ITEMS = 12
@@ -48,7 +49,7 @@ def batch_run(published):
         if not ContentItem.objects.exists():
             ContentItem.objects.bulk_create(ContentItem(source="b", external_id=str(i), parts={"text": t},
                                                         content_sha256=text_sha256(t)) for i, t in enumerate(texts))
-            sample_create(name="all", method="uniform", size=ITEMS, seed=1)
+            sample_create(name="all", method="uniform", size=ITEMS, seed=1, acting_user=sampler())
         template = PromptTemplateVersion.objects.get(template__key="json_classifier")
         prompt, _ = prompt_version_compile(policy_version=published, template_version=template,
                                            settings=ModelSettings(model="sim-strong", seed=3), acting_user=None)

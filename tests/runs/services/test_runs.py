@@ -32,6 +32,7 @@ from runs.services.runs import (
 from runs.services.work import EndpointUnavailable, labeling_run_chunk_execute
 from simulator.engine import SimulatorConfig, parse_models, text_sha256
 from simulator.server import serve_in_thread
+from tests.content.users import sampler
 from touchstone.errors import InvalidStateTransition
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +63,7 @@ def setup(published, approver):
                 ContentItem(source="t", external_id=str(i), parts={"agent": "Hi!", "user": text}, target_part="user",
                             content_sha256=text_sha256(text), metadata={"bot": "A" if i % 2 else "B"})
                 for i, text in enumerate(texts))
-            sample_create(name="all", method="stratified", size=ITEMS, seed=1, stratify_by="bot")
+            sample_create(name="all", method="stratified", size=ITEMS, seed=1, stratify_by="bot", acting_user=sampler())
         tv = PromptTemplateVersion.objects.get(template__key="json_classifier")
         prompt, _ = prompt_version_compile(policy_version=published, template_version=tv,
                                            settings=ModelSettings(model="sim-strong", seed=11), acting_user=None)
