@@ -9,6 +9,7 @@ from django.shortcuts import render
 
 from evaluation.selectors import signal_list
 from goldsets.selectors import goldset_latest_version_list
+from monitoring.series import open_alert_list
 from policies.selectors import policy_overview_list
 from review.selectors import review_queue_attention_list
 from runs.selectors import labeling_run_recent_list
@@ -22,6 +23,7 @@ SECTIONS = (
     ("review.view_reviewqueue", "queues", review_queue_attention_list),
     ("goldsets.view_goldenset", "goldsets", goldset_latest_version_list),
     ("evaluation.view_evaluation", "signals", lambda: list(signal_list())),
+    ("monitoring.view_alert", "alerts", open_alert_list),
 )
 
 

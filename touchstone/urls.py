@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("goldsets.urls")),
     path("", include("evaluation.urls")),
     path("", include("prevalence.urls")),
+    path("", include("monitoring.urls")),
     path("api/v1/", include("goldsets.api.urls")),
     path("api/v1/", include("evaluation.api.urls")),
     path("api/v1/", include("prevalence.api.urls")),

@@ -10,6 +10,7 @@ from evaluation.services.signals import signal_create_unchecked
 from review.models import Labeler
 from runs.models import Judgement, JudgementStatus
 from tests.home.data import home_world
+from tests.monitoring.factories import alert_make, cycle_make, monitor_make
 from touchstone.roles import ROLE_PERMISSIONS
 
 pytestmark = pytest.mark.django_db
@@ -37,12 +38,18 @@ def _pages(world) -> list[tuple[str, str, str]]:
         ("get", f"/goldsets/{name}/diff/{number}/{number}/", "goldsets.view_goldenset"),
         ("get", f"/api/v1/goldsets/{name}/versions/{number}/export/jsonl/", "goldsets.view_goldenset"),
         ("get", "/signals/clf/", "evaluation.view_evaluation"),
+        ("get", "/monitors/", "monitoring.view_monitor"),
+        ("get", f"/monitors/{world.monitor.name}/", "monitoring.view_monitor"),
+        ("get", "/measurement/", "monitoring.view_monitor"),
+        ("post", f"/monitors/{world.monitor.name}/alerts/{world.alert.pk}/acknowledge/", "monitoring.change_alert"),
     ]
 
 
 @pytest.mark.parametrize("role", ROLES, ids=[str(r) for r in ROLES])
 def test_role_page_action_matrix(client, django_user_model, published, role) -> None:
     world = home_world(published)
+    world.monitor = monitor_make(policy=published.policy, user=django_user_model.objects.create_user(username="mon"))
+    world.alert = alert_make(cycle_make(world.monitor, world.monitor.start_date))
     signal_create_unchecked(name="clf", kind="production_classifier", policy=published.policy, output_type="score",
                             score_label="violating", description="", owner=None, acting_user=None)
     user = django_user_model.objects.create_user(username=f"u-{role}", password="pw", is_staff=True)
