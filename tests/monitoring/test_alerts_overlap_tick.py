@@ -48,17 +48,23 @@ def test_alerts_are_stored_once_per_cycle_and_rule(world, ops, step):  # noqa: F
     make, people = world
     people.instant = True
     monitor = make()
+    monitor.spec["alerts"].append({"name": "some", "kind": "estimate_above", "label": "insult", "estimator": "ppi++",
+                                   "threshold": 0.1})  # 20-33 % insults: fires on most cycles
+    type(monitor).objects.filter(pk=monitor.pk).update(spec=monitor.spec)
+    monitor.refresh_from_db()
     made = monitor_backfill(monitor=monitor, date_from=DAYS[0], date_to=DAYS[4], acting_user=ops, enqueue=False)
     for cycle in made.created:
         until_done(step, cycle)
     alerts = Alert.objects.filter(monitor=monitor)
-    for cycle in made.created:  # the level rule fired exactly on the cycles whose estimate is above 25%
-        estimate = PrevalenceEstimate.objects.get(run__name__startswith=f"mon-{monitor.name}-{cycle.partition_date}",
-                                                  label="insult", estimator="hajek").estimate
-        fired = alerts.filter(cycle=cycle, rule="too-high")
-        assert fired.count() == (1 if estimate > 0.25 else 0), (cycle, estimate)
-        assert all(a.value == estimate and a.threshold == 0.25 for a in fired)
-    assert alerts.filter(rule="too-high").exists()  # 33% from Nov 4 on
+    assert alerts.filter(rule="some").exists()
+    for cycle in made.created:  # each level rule fired exactly on the cycles whose estimate is above its threshold
+        for rule, estimator, threshold in (("too-high", "hajek", 0.25), ("some", "ppi++", 0.1)):
+            estimate = PrevalenceEstimate.objects.get(
+                run__name__startswith=f"mon-{monitor.name}-{cycle.partition_date}", label="insult",
+                estimator=estimator).estimate
+            fired = alerts.filter(cycle=cycle, rule=rule)
+            assert fired.count() == (1 if estimate > threshold else 0), (cycle, rule, estimate)
+            assert all(a.value == estimate and a.threshold == threshold for a in fired)
     assert not alerts.filter(rule="rising", cycle__partition_date=DAYS[0]).exists()  # no trailing level yet
     cycle = Cycle.objects.get(monitor=monitor, partition_date=DAYS[4])
     before = alerts.count()
