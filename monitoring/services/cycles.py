@@ -38,7 +38,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from content import frames
-from content.models import Sample
+from content.models import ContentItem, Sample
 from content.services.frames import FrameContent, sample_draw
 from content.services.sampling import SamplingFailed, sample_create
 from goldsets.selectors import goldset_version_get
@@ -242,6 +242,10 @@ def _draw(cycle: Cycle, name: str) -> Sample:
         return sample_draw(name=name, frame_location=location, design=design, source=f"mon-{monitor.name}",
                            content=content, acting_user=user)
     source = frame_spec["content"]
+    day = {f"metadata__{source['date_field']}": cycle.partition_date.isoformat()}
+    if not ContentItem.objects.filter(source=source["source"], **day).exists():
+        raise CycleWait(f"no content of source {source['source']} with {source['date_field']} = "
+                        f"{cycle.partition_date} imported yet")
     return sample_create(name=name, method=design_spec["design"], size=design_spec["size"], seed=cycle.seed,
                          source=source["source"],
                          metadata_filter={source["date_field"]: cycle.partition_date.isoformat()},

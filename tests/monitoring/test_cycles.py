@@ -263,6 +263,8 @@ def test_a_content_source_monitor_draws_the_items_of_its_date(world, ops, step):
     body = MONITOR_YAML.format(name="content-mon", folder="x", deadline=48, max_attempts=2).replace(
         "  glob: x/chats-{date}.csv\n  parts: [text]\n", "  content: {source: chats, date_field: day}\n")
     monitor = make("content-mon", body_text=body)
+    waiting = new_cycle(monitor, ops, day=DAYS[2])
+    assert step(waiting).reason == "no content of source chats with day = 2026-11-03 imported yet"
     cycle = new_cycle(monitor, ops, day=DAYS[1])
     until_done(step, cycle)
     members = set(cycle.sample.members.values_list("item__metadata__day", flat=True))
