@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from demo import setup as demo
 from demo.measurement import demo_measurement
+from demo.monitoring import demo_monitor
 from demo.pipeline import demo_golden_set, demo_review, demo_run
 from evaluation.comparison import delta_rows, delta_text
 from evaluation.metrics import estimate_text, headline
@@ -47,6 +48,7 @@ class Command(BaseCommand):
             golden = demo_golden_set(log=log)
             stats = goldset_version_stats_document(golden)
             measured = demo_measurement(simulator_url=urls["llm"], golden=golden, log=log)
+            monitored = demo_monitor(log=log)
             say("")
             say(self.style.SUCCESS("Touchstone demo is up."))
             say(f"  Admin:          {urls['web']}/admin/")
@@ -123,6 +125,7 @@ class Command(BaseCommand):
                 say(f"    page: {urls['web']}/prevalence/{first.policy_version.policy.slug}/")
             say(f"    evaluate: {cli} evaluate {measured.evaluations[0][1].signal_version} --golden-set "
                 f"{golden.golden_set.name} --user ops")
+            _say_monitor(say, monitored, web=urls["web"], cli=cli)
             say(f"  Command line, in any shell (settings from {settings.DEMO_ENV_FILE}; commands that change "
                 "something need --user):")
             say(f"    {cli} queue status")
@@ -138,3 +141,27 @@ class Command(BaseCommand):
             say("stopping…")
             stack.stop()
             say("stopped.")
+
+
+def _say_monitor(say, monitored, *, web: str, cli: str) -> None:
+    """The demo monitor's series: each day's estimate with its CI beside the truth, the alerts."""
+    monitor, days = monitored.monitor, monitored.days
+    spec = monitor.spec
+    say(f"  Monitor {monitor.name} (harassment, daily, {len(days)} partitions {days[0].date} .. {days[-1].date}; "
+        f"sample {spec['sample']['size']} a day, {spec['audit']['share']:.0%} audited by people; LLM labels from a "
+        "SIMULATED voter, audit labels the ConvAbuse annotators' real ones):")
+    say(f"    page: {web}/monitors/{monitor.name}/")
+    estimators = spec["estimates"]["estimators"]
+    for day in days:
+        shown = " · ".join(
+            f"{name} {e[0]:.3f} [{e[1]:.3f}, {e[2]:.3f}]" if e[1] is not None else f"{name} {e[0]:.3f}"
+            for name, e in ((name, day.estimates.get(name)) for name in estimators) if e is not None)
+        alerts = ", ".join(alert.rule for alert in day.alerts)
+        say(f"    day {day.number:>2} {day.date}  truth {day.truth:.3f}  {shown or day.state}"
+            + (f"  ALERT {alerts}" if alerts else ""))
+    say(f"    truth: any violation, {monitored.truth_source}")
+    say(f"    alerts fired: {len(monitored.alerts)}"
+        + ("; first: " + monitored.alerts[0].message if monitored.alerts else ""))
+    say(f"    try: {cli} monitor show {monitor.name} --user ops")
+    say(f"         {cli} monitor run-now {monitor.name} --date {days[-1].date} --sync --user ops  "
+        "(the cycle is done: nothing is redone)")
