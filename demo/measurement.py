@@ -45,8 +45,9 @@ from policies.services import (
     policy_version_submit,
     prompt_version_compile,
 )
+from prevalence.estimators import ESTIMATORS
 from prevalence.models import ANY_VIOLATION, PrevalenceEstimate
-from prevalence.services import PrevalenceRequest, prevalence_estimate_create
+from prevalence.services import PrevalenceInvalid, PrevalenceRequest, prevalence_estimate_create
 from runs.models import LabelingRun, RunStatus
 from runs.services.runs import VoterSpec, labeling_run_create, labeling_run_start
 from simulator.classifier import classifier_score
@@ -204,8 +205,16 @@ def demo_prevalence(*, golden: GoldenSetVersion, log: Callable[[str], None]) -> 
         return existing
     # Some routed items have fewer ConvAbuse annotators than the queues' overlap, so their tasks
     # stay open: they are estimated as missing at random within their routing group, and say so.
-    estimates = prevalence_estimate_create(sample=run.sample, run=run, request=PrevalenceRequest(allow_pending=True),
-                                           golden_set_version=golden, acting_user=ops)
+    # Each estimator on its own: one whose design a small sample cannot carry (a stratum with no
+    # audited item) is reported and skipped, not allowed to stop the demo.
+    estimates: list[PrevalenceEstimate] = []
+    for estimator in ESTIMATORS:
+        try:
+            estimates += prevalence_estimate_create(
+                sample=run.sample, run=run, request=PrevalenceRequest(estimators=(estimator,), allow_pending=True),
+                golden_set_version=golden, acting_user=ops)
+        except PrevalenceInvalid as exc:
+            log(f"prevalence by {estimator}: not estimated: {exc}")
     pending = estimates[0].n_pending if estimates else 0
     log(f"{len(estimates)} prevalence estimates from run {run.name!r} and its human-reviewed items"
         + (f" ({pending} routed items still without a final human label, treated as missing at random within their "
