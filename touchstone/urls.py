@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/v1/", include("evaluation.api.urls")),
     path("api/v1/", include("prevalence.api.urls")),
     path("api/v1/", include("review.api.urls")),
+    path("api/v1/", include("monitoring.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
