@@ -14,11 +14,13 @@ from conftest import LABEL_STUDIO_ACCOUNT
 from content.models import ContentImport, ContentItem
 from demo import devstack
 from demo.measurement import CLASSIFIER, demo_measurement
+from demo.monitoring import DAYS, MONITOR_NAME, demo_monitor, frames_root
 from demo.pipeline import demo_files_prepare, demo_golden_set, demo_review, demo_run
 from demo.setup import demo_policies_publish, demo_users_ensure, prompts_compile_on_worker
 from evaluation.models import Comparison, Evaluation, Signal, SignalScore, SignalVersion
 from evaluation.services.gates import publish_gate_verdict
 from goldsets.models import GoldenSetVersion
+from monitoring.models import Alert, Cycle, Monitor, MonitorReference
 from policies.models import PolicyVersion
 from policies.selectors import policy_version_get
 from policies.services import (
@@ -63,7 +65,8 @@ def simulator_url(django_db_reset_sequences, ls, eager_celery, settings, tmp_pat
 
 
 def seed(simulator_url: str) -> list[str]:
-    """What ``manage.py demo`` does once its processes are up, with a 40-item sample."""
+    """What ``manage.py demo`` does once its processes are up, with a 40-item sample (and 30 a
+    day for the monitor)."""
     lines: list[str] = []
     demo_users_ensure(lines.append)
     prompts_compile_on_worker(demo_policies_publish(lines.append), lines.append)
@@ -71,6 +74,7 @@ def seed(simulator_url: str) -> list[str]:
     demo_review(log=lines.append)
     golden = demo_golden_set(log=lines.append, timeout=300)
     demo_measurement(simulator_url=simulator_url, golden=golden, log=lines.append, timeout=120)
+    demo_monitor(log=lines.append, sample_size=30, timeout=120)
     return lines
 
 
@@ -89,9 +93,14 @@ def snapshot(ls: LabelStudioClient) -> dict[str, object]:
         "comparisons": Comparison.objects.count(), "prevalence estimates": PrevalenceEstimate.objects.count(),
         "Label Studio tasks": {name: len(tasks) for name, tasks in projects.items()},
         "Label Studio annotations": {name: sum(len(t.annotations) for t in tasks) for name, tasks in projects.items()},
+        "monitors": Monitor.objects.count(), "cycles": sorted(Cycle.objects.values_list("partition_date", "state")),
+        "alerts": Alert.objects.count(), "references": sorted(MonitorReference.objects.values_list(
+            "partition_date", "value")),
+        "partitions": {p.parent.name: p.read_bytes() for p in frames_root().glob("date=*/part-0.parquet")},
     }
 
 
+@pytest.mark.timeout(600)  # two seeds of every demo step; over the suite's default when the machine is busy
 def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(simulator_url, ls) -> None:
     first = seed(simulator_url)
     assert "imported harassment@1 from harassment.md as author and published it as approver" in first
@@ -101,7 +110,8 @@ def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(
     # ConvAbuse item, an evaluation of each on the golden set and a comparison of the templates.
     classifier = Signal.objects.get(name=CLASSIFIER)
     assert "SIMULATED" in classifier.description and classifier.kind == "production_classifier"
-    assert sorted(SignalVersion.objects.values_list("signal__name", "number")) == [
+    demo_versions = SignalVersion.objects.exclude(labeling_run__name__startswith="mon-")  # not the monitor's runs
+    assert sorted(demo_versions.values_list("signal__name", "number")) == [
         (CLASSIFIER, 1), *(("llm-harassment", n) for n in range(1, 5))]
     assert SignalScore.objects.filter(version__signal=classifier).count() == ContentItem.objects.filter(
         source="convabuse").count()
@@ -114,6 +124,9 @@ def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(
               ((v, publish_gate_verdict(version=v, acting_user=get_user_model().objects.get(username="approver")))
                for v in PolicyVersion.objects.filter(policy__slug="harassment", status="in_review"))}
     assert passed == {"harassment@2": True, "harassment@3": False}, passed
+    # The monitor: 14 partitions, each cycle done, the truth line beside them.
+    assert Cycle.objects.filter(monitor__name=MONITOR_NAME, state="done").count() == DAYS
+    assert MonitorReference.objects.filter(monitor__name=MONITOR_NAME).count() == DAYS
     estimators = set(PrevalenceEstimate.objects.filter(label=ANY_VIOLATION).values_list("estimator", flat=True))
     assert {"ht", "hajek", "ppi", "ppi++"} <= estimators, estimators
 
@@ -133,7 +146,7 @@ def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(
 
     second = seed(simulator_url)
     assert snapshot(ls) == before
-    label_import = LabelImport.objects.get()
+    label_import = LabelImport.objects.get(path__endswith="-not-reviewed.jsonl")  # not the monitor audit's
     for line in ("reused harassment@4 (published by approver, newer than the demo's file)",
                  "reused self-harm@1 (published, same as the demo's file)",
                  f"labels already imported (import #{label_import.pk}: {label_import.imported} ConvAbuse labels "
@@ -143,6 +156,8 @@ def test_a_second_demo_reuses_everything_and_keeps_the_version_a_user_published(
                  f"reused signal version {CLASSIFIER}@1 (SIMULATED production classifier)"):
         assert line in second, "\n".join(second)
     assert any(line.startswith("content already imported (import #") for line in second)
+    assert f"reused {DAYS} daily partitions" in "\n".join(second)
+    assert any(line.startswith(f"reused monitor {MONITOR_NAME} ({DAYS} of {DAYS} cycles done") for line in second)
     assert any(line.startswith("reused queue acme-bpo (") for line in second)
     assert any(line.startswith("reused golden set harassment-convabuse v1 (frozen") for line in second)
     assert sum(line.startswith("reused evaluation ") for line in second) == 4
