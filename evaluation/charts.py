@@ -195,10 +195,11 @@ def history_chart(points: Sequence[Mapping], *, metric: str, width: int = 640) -
         return pad_top + plot_h * (1 - (min(max(y, bottom), 1.0) - bottom) / (1 - bottom))
 
     parts = []
-    for tick in [bottom + (1 - bottom) * k / 4 for k in range(5)]:
+    tick_step = 0.1 if 1 - bottom <= 0.5 + 1e-9 else 0.2
+    for tick in [round(bottom + tick_step * k, 1) for k in range(int(round((1 - bottom) / tick_step)) + 1)]:
         parts.append(f'<line x1="{pad_left}" x2="{width - pad_right}" y1="{py(tick):.1f}" y2="{py(tick):.1f}" '
                      f'stroke="{GRID}"/><text x="{pad_left - 4}" y="{py(tick) + 3:.1f}" text-anchor="end" '
-                     f'font-size="10" font-family="system-ui, sans-serif">{tick:.3g}</text>')
+                     f'font-size="10" font-family="system-ui, sans-serif">{tick:g}</text>')
     parts.append(f'<text transform="translate(12,{pad_top + plot_h / 2:.0f}) rotate(-90)" text-anchor="middle" '
                  f"{FONT}>{escape(metric)}</text>")
     every = max(1, round(28 / step))  # labels at least ~28 px apart

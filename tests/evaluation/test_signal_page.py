@@ -143,3 +143,18 @@ def test_the_evaluation_comparison_admin_and_home_pages_link_to_it(client, histo
     assert link in client.get(f"/admin/evaluation/signal/{signal_pk}/change/").content.decode()
     home = client.get("/").content.decode()
     assert 'id="signals"' in home and link in home
+
+
+def test_the_chart_draws_an_undefined_value_as_a_cross_and_starts_its_axis_below_the_lowest_bound():
+    from evaluation.charts import history_chart
+
+    points = [{"id": 1, "href": "/evaluations/1/", "x_label": "v1", "date": "11-30 01:00", "group": "gs@1",
+               "estimate": {"value": 0.72, "ci_low": 0.61, "ci_high": 0.8}},
+              {"id": 2, "href": "/evaluations/2/", "x_label": "v2", "date": "11-30 02:00", "group": "gs@2",
+               "estimate": {"value": None, "reason": "no positive item in the gold set"}}]
+    svg = history_chart(points, metric="ROC AUC")
+    assert svg.count('class="point"') == 1 and svg.count('class="ci"') == 1
+    assert 'class="undefined"' in svg and "undefined (no positive item in the gold set)" in svg
+    # the axis runs from 0.5 (0.61 → 0.6 − 0.1) to 1 by 0.1
+    assert ">0.5</text>" in svg and ">0.7</text>" in svg and ">0.25</text>" not in svg
+    assert svg.count('class="legend"') == 2 and 'href="/evaluations/2/"' in svg
