@@ -270,3 +270,19 @@ def test_cli_ack(alert, ops):
         call_command("monitor", "ack", "999999", "--reason", "x", "--user", ops.username)
     with pytest.raises(CommandError, match="reason"):
         call_command("monitor", "ack", str(alert.pk), "--reason", "", "--user", ops.username)
+
+
+@pytest.mark.django_db
+def test_a_cycle_advance_queues_its_new_alerts(alert, monkeypatch):
+    from types import SimpleNamespace
+
+    from monitoring import tasks
+
+    queued = []
+    monkeypatch.setattr("touchstone.tasks.enqueue_on_commit", lambda name, *a, **kw: queued.append((name, a)))
+    monkeypatch.setattr(tasks, "cycle_advance_service",
+                        lambda cycle_id: SimpleNamespace(claimed=False, state="done", delay=None))
+    tasks.cycle_advance.run(alert.cycle_id)  # the advance that raised it (here: a stand-in)
+    assert queued == [("monitoring.tasks.alert_deliver", (alert.pk,))]
+    Alert.objects.filter(pk=alert.pk).update(status=AlertStatus.SENT)
+    assert delivery.alerts_enqueue_pending(cycle_id=alert.cycle_id) == []  # only alerts never tried
