@@ -1,7 +1,8 @@
-"""``python manage.py endpoint add|list``: OpenAI-compatible endpoints."""
+"""``python manage.py endpoint add|list [--json]``: OpenAI-compatible endpoints."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -31,12 +32,17 @@ class Command(BaseCommand):
         p.add_argument("--timeout", type=float, default=60)
         p.add_argument("--simulator", action="store_true", help="the bundled simulator: output is simulated")
         p.add_argument("--supports-batch", action="store_true", help="the endpoint offers the OpenAI Batch API")
+        p.add_argument("--json", action="store_true", help="print the endpoint as one JSON document")
         add_user_argument(p)
-        sub.add_parser("list")
+        p = sub.add_parser("list")
+        p.add_argument("--json", action="store_true", help="print the endpoints as one JSON document")
 
     @application_errors_as_command_errors
     def handle(self, *args: Any, **o: Any) -> None:
         if o["action"] == "list":
+            if o["json"]:
+                self.stdout.write(_dumps({"endpoints": [_endpoint_document(ep) for ep in LLMEndpoint.objects.all()]}))
+                return
             for ep in LLMEndpoint.objects.all():
                 self.stdout.write(f"{ep}\t{ep.base_url}\tconcurrency={ep.max_concurrency}\trpm={ep.requests_per_minute}")
             return
@@ -46,4 +52,22 @@ class Command(BaseCommand):
             requests_per_minute=o["rpm"], tokens_per_minute=o["tpm"], price_input_per_million=o["price_input"],
             price_cached_input_per_million=o["price_cached_input"], price_output_per_million=o["price_output"],
             timeout_seconds=o["timeout"], is_simulator=o["simulator"], supports_batch=o["supports_batch"])
+        if o["json"]:
+            self.stdout.write(_dumps(_endpoint_document(endpoint)))
+            return
         self.stdout.write(f"added endpoint {endpoint}")
+
+
+def _endpoint_document(ep: LLMEndpoint) -> dict[str, Any]:
+    """An endpoint as ``--json`` prints it (the key's variable name, never the key; prices per million
+    tokens as decimal strings)."""
+    return {"endpoint": ep.pk, "name": ep.name, "base_url": ep.base_url, "api_key_env": ep.api_key_env,
+            "simulator": ep.is_simulator, "supports_batch": ep.supports_batch,
+            "max_concurrency": ep.max_concurrency, "requests_per_minute": ep.requests_per_minute,
+            "tokens_per_minute": ep.tokens_per_minute, "price_input_per_million": str(ep.price_input_per_million),
+            "price_cached_input_per_million": str(ep.price_cached_input_per_million),
+            "price_output_per_million": str(ep.price_output_per_million), "timeout_seconds": ep.timeout_seconds}
+
+
+def _dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False)

@@ -1,4 +1,8 @@
-"""``python manage.py run create|start|status|pause|resume|cancel|retry-failed``.
+"""``python manage.py run create|start|status|pause|resume|cancel|retry-failed [--json]``.
+
+With ``--json`` each subcommand prints one JSON document (indent 2, dates ISO 8601): ``create``
+the new run with its estimate, the others the run's state afterwards (with ``--wait``, its final
+state; progress stays on stderr).
 
 ``run create NAME --golden-set NAME[@N]`` labels a frozen golden-set version's items (a census
 sample ``golden:NAME@N`` made by the goldsets app, see ``runs.item_sets``) instead of a drawn
@@ -7,6 +11,7 @@ for the publish gate (so it implies ``--allow-retired``)."""
 
 from __future__ import annotations
 
+import json as _json
 import time
 from typing import Any
 
@@ -63,12 +68,14 @@ class Command(BaseCommand):
                        help="batch: the OpenAI Batch API (cheaper, slower; endpoints need --supports-batch)")
         p.add_argument("--allow-retired", action="store_true",
                        help="label with a prompt whose policy version is retired or not yet published")
+        p.add_argument("--json", action="store_true", help="print the new run as one JSON document")
         add_user_argument(p)
         for action in ("start", "status", "pause", "resume", "cancel", "retry-failed"):
             p = sub.add_parser(action)
             p.add_argument("run", help="run name or id")
             if action in ("start", "resume", "status", "retry-failed"):
                 p.add_argument("--wait", action="store_true", help="follow progress until the run ends")
+            p.add_argument("--json", action="store_true", help="print the run's state as one JSON document")
             add_user_argument(p)
 
     @application_errors_as_command_errors
@@ -96,11 +103,15 @@ class Command(BaseCommand):
                 why = "a candidate on a golden set" if o["golden_set"] else "--allow-retired"
                 self.stderr.write(f"warning: {run.prompt_version.policy_version} is "
                                   f"{run.prompt_version.policy_version.status}, not published ({why})")
+            if o.get("json"):
+                self.stdout.write(_dumps(_run_document(run)))
+                return
             self.stdout.write(f"created run {run.name!r} (#{run.pk}): {run.sample.size} items × "
                               f"{run.voters.count()} voters; estimate {run.estimated_input_tokens} input and "
                               f"{run.estimated_output_tokens} output tokens, cost {run.estimated_cost}")
             return
         run = labeling_run_get(name_or_id=o["run"])
+        retrying = None
         if action == "start":
             run = services.labeling_run_start(run=run, acting_user=actor)
         elif action == "pause":
@@ -110,10 +121,20 @@ class Command(BaseCommand):
         elif action == "cancel":
             run = services.labeling_run_cancel(run=run, acting_user=actor)
         elif action == "retry-failed":
-            self.stdout.write(f"retrying {services.labeling_run_retry_failed(run=run, acting_user=actor)} items")
+            retrying = services.labeling_run_retry_failed(run=run, acting_user=actor)
+            if not o.get("json"):
+                self.stdout.write(f"retrying {retrying} items")
         if o.get("wait"):
             self.follow(run)
-        self.report(labeling_run_get(name_or_id=str(run.pk)))
+        run = labeling_run_get(name_or_id=str(run.pk))
+        if o.get("json"):
+            document = _run_document(run, progress=labeling_run_progress(run=run),
+                                     failures=labeling_run_failures(run=run, limit=5))
+            if retrying is not None:
+                document["retrying"] = retrying
+            self.stdout.write(_dumps(document))
+            return
+        self.report(run)
 
     def follow(self, run: Any) -> None:
         progress = labeling_run_progress(run=run)
@@ -139,3 +160,33 @@ class Command(BaseCommand):
             self.stdout.write("  routing:   " + ", ".join(f"{k} {v}" for k, v in sorted(p.routing.items())))
         for judgement in labeling_run_failures(run=run, limit=5):
             self.stdout.write(f"  failed: {judgement.item} voter {judgement.voter.position}: {judgement.error[:120]}")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _run_document(run: Any, progress: Any = None, failures: list | None = None) -> dict[str, Any]:
+    """A run as ``--json`` prints it: what ``create`` and ``status`` show in text, the progress
+    counters (``labeling_run_progress``) and the first failed judgements."""
+    document: dict[str, Any] = {
+        "run": run.pk, "name": run.name, "status": run.status, "status_detail": run.status_detail,
+        "sample": run.sample.name, "items": run.sample.size,
+        "prompt_version": run.prompt_version.sha256, "policy_version": str(run.prompt_version.policy_version),
+        "executor": run.executor,
+        "voters": [{"position": v.position, "endpoint": v.endpoint.name, "model": v.model,
+                    "temperature": v.temperature, "seed": v.seed, "simulator": v.endpoint.is_simulator}
+                   for v in run.voters.select_related("endpoint").order_by("position")],
+        "estimated_input_tokens": run.estimated_input_tokens, "estimated_output_tokens": run.estimated_output_tokens,
+        "estimated_cost": str(run.estimated_cost), "created_at": _iso(run.created_at),
+        "started_at": _iso(run.started_at), "finished_at": _iso(run.finished_at)}
+    if progress is not None:
+        document["progress"] = progress.as_dict()
+    if failures is not None:
+        document["failures"] = [{"item": str(j.item), "item_id": j.item_id, "voter": j.voter.position,
+                                 "error": j.error} for j in failures]
+    return document
+
+
+def _dumps(document: dict[str, Any]) -> str:
+    return _json.dumps(document, indent=2, ensure_ascii=False)
