@@ -136,8 +136,12 @@ def evaluation_get(*, evaluation_id: int) -> Evaluation:
 
 def signal_version_simulated_voters(version: SignalVersion) -> list[str]:
     """The simulator voters behind a version made from a labeling run ("model@endpoint"), so pages
-    can say the signal's output is simulated; empty for every other version."""
+    and commands can say the signal's output is simulated; for a version without a run whose
+    signal or notes declare it SIMULATED (see ``signal_declared_simulated``), a one-item list
+    saying so; empty for every other version."""
     if version.labeling_run_id is None:
+        if signal_declared_simulated(signal=version.signal, version=version):
+            return [f"{version.signal.name} (declared SIMULATED: no model made these scores)"]
         return []
     return [f"{model}@{endpoint}" for model, endpoint in version.labeling_run.voters.filter(
         endpoint__is_simulator=True).order_by("position").values_list("model", "endpoint__name")]

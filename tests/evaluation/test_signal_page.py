@@ -158,3 +158,27 @@ def test_the_chart_draws_an_undefined_value_as_a_cross_and_starts_its_axis_below
     # the axis runs from 0.5 (0.61 → 0.6 − 0.1) to 1 by 0.1
     assert ">0.5</text>" in svg and ">0.7</text>" in svg and ">0.25</text>" not in svg
     assert svg.count('class="legend"') == 2 and 'href="/evaluations/2/"' in svg
+
+
+def test_a_declared_simulated_classifier_is_marked_on_its_evaluation_and_comparison_pages(client, published, ops,
+                                                                                           pipeline, history):
+    from evaluation.selectors import signal_version_simulated_voters
+
+    evaluations, comparison = history
+    real = comparison.signal_version_a
+    assert signal_version_simulated_voters(real) == []  # a real classifier's page carries no badge
+    client.force_login(pipeline)
+    assert "SIMULATED VOTERS" not in client.get(f"/evaluations/{evaluations[0].pk}/").content.decode()
+    signal = signal_create(name="sim-clf", kind="production_classifier", policy=published.policy,
+                           output_type="score", score_label="violating", acting_user=ops,
+                           description="SIMULATED production classifier: scores drawn by the simulator.")
+    version = signal_version_create(signal=signal, notes="binormal scores", acting_user=ops)
+    _scores(version, 0.0, ops)
+    evaluation = evaluation_create(signal_version=version, golden_set_version=evaluations[0].golden_set_version,
+                                   options=EvaluationOptions(threshold=0.6, n_resamples=50), acting_user=ops)
+    assert signal_version_simulated_voters(version) == ["sim-clf (declared SIMULATED: no model made these scores)"]
+    assert "SIMULATED VOTERS" in client.get(f"/evaluations/{evaluation.pk}/").content.decode()
+    compared = comparison_create(signal_version_a=real, signal_version_b=version,
+                                 golden_set_version=evaluations[0].golden_set_version,
+                                 options=ComparisonOptions(threshold=0.6, n_resamples=50), acting_user=ops)
+    assert 'id="simulated"' in client.get(f"/comparisons/{compared.pk}/").content.decode()
