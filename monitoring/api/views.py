@@ -11,6 +11,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -146,8 +147,12 @@ class CycleDetailApi(MonitoringApi):
 class SeriesApi(MonitoringApi):
     @extend_schema(
         parameters=[NAME, out.MonitorSeriesQuerySerializer],
-        responses=_responses({200: OpenApiResponse(out.MonitorSeriesSerializer, description=(
-            "JSON: {monitor, columns, points}; with format=csv, text/csv with a header row of the fields"))}, 400, 404),
+        responses=_responses({
+            (200, "application/json"): OpenApiResponse(out.MonitorSeriesSerializer,
+                                                       description="{monitor, columns, points}"),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="format=csv: a header row of the "
+                                                                              "columns, then one row per point")},
+            400, 404),
         summary="A monitor's time series (JSON or CSV)", operation_id="monitor_series_retrieve",
         description="One row per cycle run, label and estimator, in partition order: the estimate, its SE and "
                     "CI, people and LLM counts, the policy version (two during a prompt change's overlap; "
