@@ -9,8 +9,9 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 
-from monitoring.models import Alert, Cycle, CycleRun, Monitor
+from monitoring.models import Alert, Cycle, CycleRun, Monitor, MonitorReference
 from monitoring.services.monitors import monitor_pause
 from touchstone.admin import ReadOnlyAdmin
 from touchstone.errors import ApplicationError
@@ -48,6 +49,9 @@ class MonitorAdmin(admin.ModelAdmin):
     def resume(self, request: HttpRequest, queryset: QuerySet[Monitor]) -> None:
         self._pause(request, queryset, False)
 
+    def view_on_site(self, obj: Monitor) -> str:  # the monitor's page
+        return reverse("monitor-detail", args=[obj.name])
+
 
 class CycleRunInline(admin.TabularInline):
     model = CycleRun
@@ -80,3 +84,15 @@ class AlertAdmin(ReadOnlyAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in self.model._meta.fields]
+
+    def view_on_site(self, obj: Alert) -> str:  # the monitor page, where the alert is acknowledged
+        return reverse("monitor-detail", args=[obj.monitor.name]) + f"#alert-{obj.pk}"
+
+
+@admin.register(MonitorReference)
+class MonitorReferenceAdmin(ReadOnlyAdmin):
+    """Set by ``monitoring.services.references.monitor_reference_set`` (e.g. ``make demo``'s truth)."""
+
+    list_display = ("monitor", "label", "partition_date", "value", "source", "updated_at")
+    list_filter = ("monitor", "label")
+    list_select_related = ("monitor",)
