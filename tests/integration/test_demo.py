@@ -74,6 +74,20 @@ def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> No
         assert re.search(r"any violation +truth 0\.\d{3}", output) and "ppi++ 0." in output, output
         assert "candidate harassment@2 PASSES" in output and "candidate harassment@3 FAILS" in output, output
         assert "/admin/policies/policyversion/" in output and "transition/publish/" in output
+        # The monitor (issue 16): 14 days, each estimate beside the truth, an alert on the rise.
+        assert "Monitor harassment-convabuse-daily (harassment, daily, 14 partitions" in output, output
+        assert "LLM labels from a SIMULATED voter" in output
+        assert f"page: http://127.0.0.1:{web}/monitors/harassment-convabuse-daily/" in output
+        days = re.findall(r"^    day +(\d+) \d{4}-\d{2}-\d{2}  truth (0\.\d{3})  "
+                          r"ppi\+\+ 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\] · hajek .*?(  ALERT .*)?$", output, re.M)
+        assert [int(d[0]) for d in days] == list(range(1, 15)), output
+        assert all(float(t) < 0.2 for _, t, _ in days[:8]) and all(float(t) > 0.25 for _, t, _ in days[8:]), days
+        assert any(alert for _, _, alert in days[8:]), days
+        fired = re.search(r"alerts fired: (\d+); first: any violation", output)
+        assert fired and int(fired[1]) > 0, output
+        assert "truth: any violation, known by construction: the demo's partitions" in output
+        for command in ("monitor show harassment-convabuse-daily", "monitor run-now harassment-convabuse-daily"):
+            assert command in output, output
         run_page = next(line.split()[-1] for line in output.splitlines() if "Run page:" in line)
         with urllib.request.urlopen(f"http://127.0.0.1:{web}/admin/login/", timeout=5) as response:
             assert response.status == 200 and b"Touchstone" in response.read()
@@ -104,7 +118,8 @@ def test_demo_comes_up_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> No
         assert again.returncode == 0, again.stdout + again.stderr
         for line in ("reused harassment@1 (published, same as the demo's file)", "content already imported (import #",
                      "labels already imported (import #", "reused run 'demo-convabuse-harassment' (finished)",
-                     "reused queue acme-bpo (", "reused golden set harassment-convabuse v1"):
+                     "reused queue acme-bpo (", "reused golden set harassment-convabuse v1",
+                     "reused 14 daily partitions", "reused monitor harassment-convabuse-daily (14 of 14 cycles done"):
             assert line in again.stdout, again.stdout
         assert "SIMULATED labelers answered" not in again.stdout and "freezing" not in again.stdout
     finally:
