@@ -146,6 +146,36 @@ def test_cli_freeze_stats_and_diff(labelled, published, tmp_path, cli_user):
         call_command("goldset", "stats", "gs", "--version", "9")
 
 
+def test_cli_freeze_export_list_and_hidden_gold_print_json(labelled, published, tmp_path, cli_user):
+    import json
+
+    out = StringIO()
+    call_command("goldset", "freeze", "gs", "--policy", "harassment", "--json", stdout=out)
+    frozen = json.loads(out.getvalue())
+    version = GoldenSetVersion.objects.get(golden_set__name="gs", number=1)
+    assert frozen == {"golden_set": "gs", "version": 1, "request": version.pk, "status": "frozen", "items": 31,
+                      "digest": version.digest, "same_as": None, "label_distribution": version.label_distribution,
+                      "excluded": {"fewer_labels": 5, "no_majority": 4}, "frozen_at": version.frozen_at.isoformat()}
+    out = StringIO()
+    call_command("goldset", "freeze", "gs", "--policy", "harassment", "--json", stdout=out)
+    again = json.loads(out.getvalue())
+    assert again["status"] == "unchanged" and again["same_as"] == 1 and again["digest"] == version.digest
+    out = StringIO()
+    call_command("goldset", "export", "gs", "--format", "jsonl", "--output", str(tmp_path / "gs.jsonl"), "--json",
+                 stdout=out)
+    export = json.loads(out.getvalue())
+    assert export["items"] == 31 and export["digest_verified"] and export["path"] == str(tmp_path / "gs.jsonl")
+    assert len((tmp_path / "gs.jsonl").read_text().splitlines()) == 31
+    out = StringIO()
+    call_command("goldset", "list", "--json", stdout=out)
+    (listed,) = json.loads(out.getvalue())["golden_sets"]
+    assert listed["name"] == "gs" and [v["version"] for v in listed["versions"]] == [1] and listed["building"] == []
+    out = StringIO()
+    call_command("goldset", "hidden-gold", "gs", "--json", stdout=out)
+    hidden = json.loads(out.getvalue())
+    assert hidden["golden_set"] == "gs" and hidden["version"] == 1 and hidden["hidden_gold_added"] > 0
+
+
 def test_recomputed_statistics_equal_the_stored_ones(labelled, published):
     from goldsets.services import goldset_version_stats_compute
 

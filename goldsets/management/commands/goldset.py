@@ -57,6 +57,7 @@ class Command(BaseCommand):
         p.add_argument("--worker", action="store_true",
                        help="hand the freeze to a Celery worker on the freeze queue and wait for it")
         p.add_argument("--timeout", type=float, default=3600, help="with --worker: seconds to wait")
+        p.add_argument("--json", action="store_true")
         add_user_argument(p)
         p = sub.add_parser("stats", help="agreement statistics of a version")
         p.add_argument("name")
@@ -68,6 +69,7 @@ class Command(BaseCommand):
         p.add_argument("--format", choices=FORMATS, required=True)
         p.add_argument("--output", required=True, help="a file, or a directory (existing, or ending in /)")
         p.add_argument("--raw-ids", action="store_true", help="raw labeler ids (needs the permission; --user)")
+        p.add_argument("--json", action="store_true")
         add_user_argument(p)
         p = sub.add_parser("diff", help="items added, removed and with changed gold between two versions")
         p.add_argument("name")
@@ -75,11 +77,12 @@ class Command(BaseCommand):
         p.add_argument("b", type=int)
         p.add_argument("--json", action="store_true")
         p.add_argument("--limit", type=int, default=20, help="items listed per kind (text output)")
-        sub.add_parser("list", help="golden sets and their versions")
+        sub.add_parser("list", help="golden sets and their versions").add_argument("--json", action="store_true")
         p = sub.add_parser("hidden-gold", help="make a frozen version's human-decided items hidden gold for "
                                                "vendor review queues")
         p.add_argument("name")
         p.add_argument("--version", type=int, help="default: the newest frozen version")
+        p.add_argument("--json", action="store_true")
         add_user_argument(p)
 
     @application_errors_as_command_errors
@@ -87,7 +90,8 @@ class Command(BaseCommand):
         getattr(self, f"_{action.replace('-', '_')}")(**options)
 
     def _freeze(self, *, name: str, policy: str, min_labels: int, rule: str, include_llm_only: bool, changelog: str,
-                description: str, worker: bool, timeout: float, user: str | None, **_: Any) -> None:
+                description: str, worker: bool, timeout: float, user: str | None, json: bool = False,
+                **_: Any) -> None:
         actor = acting_user(user)
         try:
             freeze_rule = FreezeRule(min_labels=min_labels, rule=rule, include_llm_only=include_llm_only)
@@ -107,6 +111,9 @@ class Command(BaseCommand):
                     bar.total = total
                     bar.update(done - bar.n)
                 version = goldset_version_build(version_id=version.pk, on_progress=progress)
+        if json:
+            self.stdout.write(_json_dumps(_version_json(version)))
+            return
         if version.status == GoldenSetVersionStatus.UNCHANGED:
             self.stdout.write(f"unchanged: the same items, gold labels and labels as {version.golden_set.name} "
                               f"v{version.parent.number} (digest {version.digest}); no new version made "
@@ -149,7 +156,7 @@ class Command(BaseCommand):
                               f"kappa {_fmt(row['kappa'])}")
 
     def _export(self, *, name: str, version: int | None, format: str, output: str, raw_ids: bool,
-                user: str | None, **_: Any) -> None:
+                user: str | None, json: bool = False, **_: Any) -> None:
         target = goldset_version_get(name=name, number=version)
         if raw_ids:
             actor = acting_user(user)
@@ -159,6 +166,13 @@ class Command(BaseCommand):
             result = goldset_version_export(version=target, fmt=format, output=Path(output), raw_ids=raw_ids,
                                             into_directory=output.endswith("/") or Path(output).is_dir(),
                                             on_progress=lambda done: bar.update(done - bar.n))
+        if json:
+            self.stdout.write(_json_dumps({
+                "golden_set": target.golden_set.name, "version": target.number, "format": format, "raw_ids": raw_ids,
+                "items": result.items, "path": str(result.path), "file_sha256": result.file_sha256,
+                "digest": target.digest, "digest_verified": True, "manifest": str(result.manifest_path),
+                "card": str(result.card_path)}))
+            return
         self.stdout.write(f"wrote {result.items} items to {result.path} (sha256 {result.file_sha256}); digest "
                           f"{target.digest} verified; manifest {result.manifest_path}; card {result.card_path}")
 
@@ -178,7 +192,18 @@ class Command(BaseCommand):
         for key, old, new in diff.changed[:limit]:
             self.stdout.write(f"  changed {key}: {old} → {new}")
 
-    def _list(self, **_: Any) -> None:
+    def _list(self, *, json: bool = False, **_: Any) -> None:
+        if json:
+            self.stdout.write(_json_dumps({"golden_sets": [
+                {"name": golden_set.name, "policy": golden_set.policy.slug,
+                 "versions": [_version_json(v) for v in goldset_version_list(golden_set=golden_set)[:5]],
+                 "building": [{"freeze": freeze.pk, "created_at": freeze.created_at.isoformat(),
+                               "created_by": freeze.created_by.get_username() if freeze.created_by else None,
+                               "stale": (timezone.now() - freeze.created_at).total_seconds()
+                               > FREEZE_STALE_AFTER_SECONDS}
+                              for freeze in goldset_freezes_building(golden_set=golden_set)]}
+                for golden_set in goldset_list()]}))
+            return
         for golden_set in goldset_list():
             versions = list(goldset_version_list(golden_set=golden_set)[:5])
             summary = ", ".join(f"v{v.number} ({v.item_count} items, {v.frozen_at:%Y-%m-%d})" for v in versions)
@@ -193,16 +218,29 @@ class Command(BaseCommand):
                 self.stdout.write(f"  freeze #{freeze.pk} building for {_duration(age)} (requested by {who}): "
                                   f"{state}")
 
-    def _hidden_gold(self, *, name: str, version: int | None, user: str | None, **_: Any) -> None:
+    def _hidden_gold(self, *, name: str, version: int | None, user: str | None, json: bool = False,
+                     **_: Any) -> None:
         actor = acting_user(user)
-        added = goldset_version_hidden_gold_add(version=goldset_version_get(name=name, number=version),
-                                                acting_user=actor)
+        target = goldset_version_get(name=name, number=version)
+        added = goldset_version_hidden_gold_add(version=target, acting_user=actor)
+        if json:
+            self.stdout.write(_json_dumps({"golden_set": name, "version": target.number, "hidden_gold_added": added}))
+            return
         self.stdout.write(f"{added} items of {name} are now hidden gold")
 
 
 def _duration(seconds: float) -> str:
     minutes = int(seconds // 60)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _version_json(version: GoldenSetVersion) -> dict[str, Any]:
+    """A version as ``goldset freeze --json`` and ``list --json`` print it."""
+    return {"golden_set": version.golden_set.name, "version": version.number, "request": version.pk,
+            "status": version.status, "items": version.item_count, "digest": version.digest,
+            "same_as": version.parent.number if version.status == GoldenSetVersionStatus.UNCHANGED and version.parent
+            else None, "label_distribution": version.label_distribution, "excluded": version.excluded,
+            "frozen_at": version.frozen_at.isoformat() if version.frozen_at else None}
 
 
 def _json_dumps(document: dict) -> str:
