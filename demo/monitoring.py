@@ -205,11 +205,12 @@ def _audit_labels_import(cycle: Cycle, monitor: Monitor, annotations: dict, ops)
     to people), imported once: the people's side of the cycle."""
     imported = 0
     for version, item_ids in _routed(cycle):
-        labelled = set(HumanLabel.objects.filter(policy_version=version, item_id__in=item_ids)
-                       .values_list("item_id", flat=True))
-        todo = ContentItem.objects.filter(pk__in=set(item_ids) - labelled).order_by("pk")
+        given = set(HumanLabel.objects.filter(policy_version=version, item_id__in=item_ids)
+                    .values_list("item_id", "labeler__external_id"))  # an import cut short: only the rest
         lines = [json.dumps({"external_id": item.external_id, "labeler": annotator, "vendor": VENDOR, "label": label})
-                 for item in todo for annotator, label in annotations[item.metadata["convabuse_id"]]]
+                 for item in ContentItem.objects.filter(pk__in=item_ids).order_by("pk")
+                 for annotator, label in annotations[item.metadata["convabuse_id"]]
+                 if (item.pk, annotator) not in given]
         if not lines:
             continue
         path = Path(settings.STATE_DIR) / "demo" / "monitor-audit" / f"{cycle.partition_date}-v{version.number}.jsonl"
