@@ -6,14 +6,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from evaluation.api import serializers as out
 from evaluation.models import SignalScore
@@ -35,41 +32,31 @@ from evaluation.services import (
     evaluation_create,
     signal_scores_add,
 )
-from goldsets.api.serializers import ErrorSerializer  # one Error component in the schema
 from goldsets.selectors import goldset_version_get
+from touchstone.api import PermissionApiView, api_responses
 from touchstone.errors import NotFound
 from touchstone.roles import permission_require
 
-_ERROR = OpenApiResponse(ErrorSerializer, description="JSON naming what went wrong")
 NAME = OpenApiParameter("name", {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$"}, OpenApiParameter.PATH,
                         description="the signal's name")
 NUMBER = OpenApiParameter("number", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH,
                           description="the version number")
 
 
-def _responses(ok: dict, *errors: int) -> dict:
-    """``ok`` and the errors every endpoint may answer (401, 403, 429) plus ``errors``."""
-    return {**ok, **{code: _ERROR for code in sorted({401, 403, 429, *errors})}}
-
-
-class SignalApi(APIView):
-    throttle_scope = "api"
+class SignalApi(PermissionApiView):
     read_permission = "evaluation.view_signal"
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        permission_require(request.user, self.read_permission, to="read signals")
+    read_to = "read signals"
 
 
 class SignalListApi(SignalApi):
-    @extend_schema(responses=_responses({200: out.SignalSerializer(many=True)}), summary="Signals",
+    @extend_schema(responses=api_responses({200: out.SignalSerializer(many=True)}), summary="Signals",
                    operation_id="signals_list")
     def get(self, request: Request) -> Response:
         return Response(out.SignalSerializer(signal_list(), many=True).data)
 
 
 class SignalDetailApi(SignalApi):
-    @extend_schema(parameters=[NAME], responses=_responses({200: out.SignalDetailSerializer}, 404),
+    @extend_schema(parameters=[NAME], responses=api_responses({200: out.SignalDetailSerializer}, 404),
                    summary="A signal with its versions", operation_id="signal_retrieve")
     def get(self, request: Request, name: str) -> Response:
         signal = signal_get(name=name)
@@ -82,7 +69,7 @@ class SignalDetailApi(SignalApi):
 class SignalVersionDetailApi(SignalApi):
     read_permission = "evaluation.view_signalversion"
 
-    @extend_schema(parameters=[NAME, NUMBER], responses=_responses({200: out.SignalVersionSerializer}, 404),
+    @extend_schema(parameters=[NAME, NUMBER], responses=api_responses({200: out.SignalVersionSerializer}, 404),
                    summary="A signal version", operation_id="signal_version_retrieve")
     def get(self, request: Request, name: str, number: int) -> Response:
         return Response(out.SignalVersionSerializer(signal_version_get(name=name, number=number)).data)
@@ -109,7 +96,7 @@ class SignalScoresApi(SignalApi):
         parameters=[NAME, NUMBER,
                     OpenApiParameter("cursor", str, description="the `next` or `previous` link's cursor"),
                     OpenApiParameter("page_size", int, description="default 1000, at most 10,000")],
-        responses=_responses({200: out.ScorePageSerializer}, 404),
+        responses=api_responses({200: out.ScorePageSerializer}, 404),
         summary="A version's scores (cursor pagination)", operation_id="signal_scores_list")
     def get(self, request: Request, name: str, number: int) -> Response:
         version = signal_version_get(name=name, number=number)
@@ -121,7 +108,7 @@ class SignalScoresApi(SignalApi):
 
     @extend_schema(
         parameters=[NAME, NUMBER], request=out.ScoreRowSerializer(many=True),
-        responses=_responses({201: out.ScoreBatchResultSerializer,
+        responses=api_responses({201: out.ScoreBatchResultSerializer,
                               400: OpenApiResponse(out.RowsInvalidSerializer,
                                                    description="Bad rows, each named by its index and field; "
                                                                "nothing of the batch was stored")}, 404, 409),
@@ -141,17 +128,14 @@ class SignalScoresApi(SignalApi):
 # --- evaluations -------------------------------------------------------------------------------
 
 
-class EvaluationApi(APIView):
-    throttle_scope = "api"
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        permission_require(request.user, "evaluation.view_evaluation", to="read evaluations")
+class EvaluationApi(PermissionApiView):
+    read_permission = "evaluation.view_evaluation"
+    read_to = "read evaluations"
 
 
 class EvaluationListApi(EvaluationApi):
     @extend_schema(parameters=[out.EvaluationListQuerySerializer],
-                   responses=_responses({200: out.EvaluationSerializer(many=True)}, 400),
+                   responses=api_responses({200: out.EvaluationSerializer(many=True)}, 400),
                    summary="Evaluations, newest first (without their documents)", operation_id="evaluations_list")
     def get(self, request: Request) -> Response:
         query = out.EvaluationListQuerySerializer(data=request.query_params)
@@ -163,7 +147,7 @@ class EvaluationListApi(EvaluationApi):
 
     @extend_schema(
         request=out.EvaluationCreateSerializer,
-        responses=_responses({201: out.EvaluationDetailSerializer}, 400, 404),
+        responses=api_responses({201: out.EvaluationDetailSerializer}, 400, 404),
         summary="Evaluate a signal version on a golden-set version (write scope)", operation_id="evaluation_create",
         description="Computes and stores an immutable evaluation (labeling ops: `evaluation.add_evaluation`). "
                     "400 names the bad field: `{field: [reason]}` for the body's shape, `{code, message, extra: "
@@ -189,7 +173,7 @@ class EvaluationListApi(EvaluationApi):
 class EvaluationDetailApi(EvaluationApi):
     @extend_schema(parameters=[OpenApiParameter("evaluation_id", {"type": "integer", "minimum": 1},
                                                 OpenApiParameter.PATH, description="the evaluation's id")],
-                   responses=_responses({200: out.EvaluationDetailSerializer}, 404),
+                   responses=api_responses({200: out.EvaluationDetailSerializer}, 404),
                    summary="An evaluation with its results document", operation_id="evaluation_retrieve")
     def get(self, request: Request, evaluation_id: int) -> Response:
         return Response(out.EvaluationDetailSerializer(evaluation_get(evaluation_id=evaluation_id)).data)
@@ -200,7 +184,7 @@ class EvaluationDetailApi(EvaluationApi):
 
 class ComparisonListApi(EvaluationApi):
     @extend_schema(parameters=[out.ComparisonListQuerySerializer],
-                   responses=_responses({200: out.ComparisonSerializer(many=True)}, 400),
+                   responses=api_responses({200: out.ComparisonSerializer(many=True)}, 400),
                    summary="Comparisons, newest first (without their documents)", operation_id="comparisons_list")
     def get(self, request: Request) -> Response:
         query = out.ComparisonListQuerySerializer(data=request.query_params)
@@ -211,7 +195,7 @@ class ComparisonListApi(EvaluationApi):
 
     @extend_schema(
         request=out.ComparisonCreateSerializer,
-        responses=_responses({201: out.ComparisonDetailSerializer}, 400, 404),
+        responses=api_responses({201: out.ComparisonDetailSerializer}, 400, 404),
         summary="Compare two signal versions on a golden-set version, paired (write scope)",
         operation_id="comparison_create",
         description="Computes and stores an immutable comparison, B − A, on the gold items both versions scored "
@@ -239,7 +223,7 @@ class ComparisonListApi(EvaluationApi):
 class ComparisonDetailApi(EvaluationApi):
     @extend_schema(parameters=[OpenApiParameter("comparison_id", {"type": "integer", "minimum": 1},
                                                 OpenApiParameter.PATH, description="the comparison's id")],
-                   responses=_responses({200: out.ComparisonDetailSerializer}, 404),
+                   responses=api_responses({200: out.ComparisonDetailSerializer}, 404),
                    summary="A comparison with its results document", operation_id="comparison_retrieve")
     def get(self, request: Request, comparison_id: int) -> Response:
         return Response(out.ComparisonDetailSerializer(comparison_get(comparison_id=comparison_id)).data)

@@ -13,16 +13,6 @@ MAX_LIST_LIMIT = 1_000_000  # items listed per kind in a diff (a golden set has 
 POLICY_REF = r"^[-a-zA-Z0-9_]+(@[0-9]+)?$"
 
 
-class ErrorSerializer(serializers.Serializer):
-    """Every error body: ``code``, ``message`` and ``extra`` for Touchstone's errors; ``detail``
-    for authentication, permission and throttling; ``{field: [reasons]}`` for invalid input."""
-
-    code = serializers.CharField(required=False)
-    message = serializers.CharField(required=False)
-    extra = serializers.DictField(required=False)
-    detail = serializers.CharField(required=False)
-
-
 class ItemsQuerySerializer(serializers.Serializer):
     gold_label = serializers.CharField(required=False, max_length=63,
                                        help_text="only items with this gold label (a key of the policy's taxonomy)")

@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound as DrfNotFound
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from goldsets.api import serializers as out
 from goldsets.exports import FORMATS, labeler_renamer
@@ -30,6 +29,7 @@ from goldsets.selectors import (
 from goldsets.services import goldset_version_freeze_request
 from goldsets.views import CONTENT_TYPES, export_response
 from policies.selectors import policy_version_for_labels
+from touchstone.api import PermissionApiView, api_responses
 from touchstone.errors import NotFound
 
 
@@ -49,7 +49,6 @@ def _query(serializer_class: type[serializers.Serializer], request: Request, **c
     return query.validated_data
 
 
-_ERROR = OpenApiResponse(out.ErrorSerializer, description="JSON naming what went wrong")
 _RETRY_AFTER = OpenApiParameter("Retry-After", int, OpenApiParameter.HEADER, response=[503],
                                 description="seconds after which the request may be repeated")
 ID = {"type": "integer", "minimum": 0}
@@ -61,28 +60,20 @@ NUMBER = OpenApiParameter("number", {"type": "string", "pattern": r"^(\d+|latest
                           description="a version number or `latest`")
 
 
-def _responses(ok: dict, *errors: int) -> dict:
-    """``ok`` and the errors every endpoint may answer (401, 403, 429) plus ``errors``."""
-    return {**ok, **{code: _ERROR for code in sorted({401, 403, 429, *errors})}}
-
-
-class GoldenSetApi(APIView):
-    throttle_scope = "api"
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        _require(request, "goldsets.view_goldenset")
+class GoldenSetApi(PermissionApiView):
+    read_permission = "goldsets.view_goldenset"
+    read_to = "read golden sets"
 
 
 class GoldenSetListApi(GoldenSetApi):
-    @extend_schema(responses=_responses({200: out.GoldenSetSerializer(many=True)}), summary="Golden sets",
+    @extend_schema(responses=api_responses({200: out.GoldenSetSerializer(many=True)}), summary="Golden sets",
                    operation_id="goldsets_list")
     def get(self, request: Request) -> Response:
         return Response(out.GoldenSetSerializer(goldset_list(), many=True).data)
 
 
 class GoldenSetDetailApi(GoldenSetApi):
-    @extend_schema(parameters=[NAME], responses=_responses({200: out.VersionSummarySerializer(many=True)}, 404),
+    @extend_schema(parameters=[NAME], responses=api_responses({200: out.VersionSummarySerializer(many=True)}, 404),
                    summary="A golden set's frozen versions", operation_id="goldset_versions_list")
     def get(self, request: Request, name: str) -> Response:
         versions = goldset_version_list(golden_set=goldset_get(name=name))
@@ -90,7 +81,7 @@ class GoldenSetDetailApi(GoldenSetApi):
 
 
 class VersionDetailApi(GoldenSetApi):
-    @extend_schema(parameters=[NAME, NUMBER], responses=_responses({200: out.VersionSerializer}, 404),
+    @extend_schema(parameters=[NAME, NUMBER], responses=api_responses({200: out.VersionSerializer}, 404),
                    summary="A version with its statistics", description="`number` is a version number or `latest`.")
     def get(self, request: Request, name: str, number: str) -> Response:
         return Response(goldset_version_stats_document(_version(name, number)))
@@ -114,7 +105,7 @@ class ItemPagination(CursorPagination):
 class VersionItemsApi(GoldenSetApi):
     @extend_schema(
         parameters=[NAME, NUMBER, out.ItemsQuerySerializer],
-        responses=_responses({200: out.GoldenItemPageSerializer}, 400, 404),
+        responses=api_responses({200: out.GoldenItemPageSerializer}, 400, 404),
         summary="Items of a version (cursor pagination)",
         description="An unknown `gold_label` is a 400 that lists the policy's labels; a bad `cursor` a 404.")
     def get(self, request: Request, name: str, number: str) -> Response:
@@ -136,7 +127,7 @@ class VersionExportApi(GoldenSetApi):
     @extend_schema(
         parameters=[NAME, NUMBER, OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=FORMATS),
                     out.ExportQuerySerializer],
-        responses=_responses({(200, CONTENT_TYPES[fmt].split(";")[0]): OpenApiTypes.BINARY for fmt in FORMATS},
+        responses=api_responses({(200, CONTENT_TYPES[fmt].split(";")[0]): OpenApiTypes.BINARY for fmt in FORMATS},
                              400, 404),
         summary="Download a version (jsonl, csv or parquet); the digest is verified first",
         description="The `X-Golden-Set-Digest` header carries the version's digest.")
@@ -155,7 +146,8 @@ class VersionDiffApi(GoldenSetApi):
         parameters=[SLUG_NAME,
                     OpenApiParameter("old", ID, OpenApiParameter.PATH),
                     OpenApiParameter("new", ID, OpenApiParameter.PATH), out.DiffQuerySerializer],
-        responses=_responses({200: out.DiffSerializer}, 400, 404), summary="Items added, removed and with changed gold")
+        responses=api_responses({200: out.DiffSerializer}, 400, 404),
+        summary="Items added, removed and with changed gold")
     def get(self, request: Request, name: str, old: int, new: int) -> Response:
         limit = _query(out.DiffQuerySerializer, request)["limit"]
         diff = goldset_version_diff(old=goldset_version_get(name=name, number=old),
@@ -169,7 +161,7 @@ class VersionDiffApi(GoldenSetApi):
 class FreezeApi(GoldenSetApi):
     @extend_schema(
         parameters=[SLUG_NAME, _RETRY_AFTER],
-        request=out.FreezeInputSerializer, responses=_responses({202: out.FreezeSerializer}, 400, 404, 503),
+        request=out.FreezeInputSerializer, responses=api_responses({202: out.FreezeSerializer}, 400, 404, 503),
         summary="Freeze a new version on the freeze queue (write scope)",
         description="A 503 (with Retry-After) means the task broker could not be reached: the request is "
                     "recorded as failed with the reason, and may be repeated.")
@@ -189,7 +181,7 @@ class FreezeStatusApi(GoldenSetApi):
     @extend_schema(
         parameters=[SLUG_NAME,
                     OpenApiParameter("freeze_id", ID, OpenApiParameter.PATH)],
-        responses=_responses({200: out.FreezeSerializer}, 404), summary="The state of a freeze request")
+        responses=api_responses({200: out.FreezeSerializer}, 404), summary="The state of a freeze request")
     def get(self, request: Request, name: str, freeze_id: int) -> Response:
         version = GoldenSetVersion.objects.select_related("golden_set").filter(
             pk=freeze_id, golden_set__name=name).first()

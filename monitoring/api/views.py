@@ -16,24 +16,17 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from goldsets.api.serializers import ErrorSerializer  # one Error component in the schema
 from monitoring.api import serializers as out
 from monitoring.models import Alert, Cycle, Monitor
 from monitoring.selectors import alert_list, cycle_list, monitor_get, monitor_list
 from monitoring.series import OPEN_ALERT, SERIES_FIELDS, monitor_summary, reference_only_rows, series_rows
 from monitoring.services.delivery import alert_acknowledge, alert_get
+from touchstone.api import PermissionApiView, api_responses
 from touchstone.errors import NotFound
-from touchstone.roles import permission_require
 
-_ERROR = OpenApiResponse(ErrorSerializer, description="JSON naming what went wrong")
 NAME = OpenApiParameter("name", {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"}, OpenApiParameter.PATH,
                         description="the monitor's name")
-
-
-def _responses(ok: dict, *errors: int) -> dict:
-    return {**ok, **{code: _ERROR for code in sorted({401, 403, 429, *errors})}}
 
 
 def _iso(value) -> str | None:
@@ -91,24 +84,20 @@ def alert_document(alert: Alert) -> dict[str, Any]:
     }
 
 
-class MonitoringApi(APIView):
-    throttle_scope = "api"
+class MonitoringApi(PermissionApiView):
     read_permission = "monitoring.view_monitor"
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        permission_require(request.user, self.read_permission, to="read monitors")
+    read_to = "read monitors"
 
 
 class MonitorListApi(MonitoringApi):
-    @extend_schema(responses=_responses({200: out.MonitorSerializer(many=True)}),
+    @extend_schema(responses=api_responses({200: out.MonitorSerializer(many=True)}),
                    summary="Monitors with their latest estimate", operation_id="monitors_list")
     def get(self, request: Request) -> Response:
         return Response([monitor_document(m) for m in monitor_list()])
 
 
 class MonitorDetailApi(MonitoringApi):
-    @extend_schema(parameters=[NAME], responses=_responses({200: out.MonitorSerializer}, 404),
+    @extend_schema(parameters=[NAME], responses=api_responses({200: out.MonitorSerializer}, 404),
                    summary="A monitor", operation_id="monitor_retrieve")
     def get(self, request: Request, name: str) -> Response:
         return Response(monitor_document(monitor_get(name=name)))
@@ -118,7 +107,7 @@ class CycleListApi(MonitoringApi):
     read_permission = "monitoring.view_cycle"
 
     @extend_schema(parameters=[NAME, out.MonitorCycleListQuerySerializer],
-                   responses=_responses({200: out.MonitorCycleSerializer(many=True)}, 400, 404),
+                   responses=api_responses({200: out.MonitorCycleSerializer(many=True)}, 400, 404),
                    summary="A monitor's cycles, newest partition first", operation_id="monitor_cycles_list")
     def get(self, request: Request, name: str) -> Response:
         query = out.MonitorCycleListQuerySerializer(data=request.query_params)
@@ -135,7 +124,7 @@ class CycleDetailApi(MonitoringApi):
 
     @extend_schema(parameters=[NAME, OpenApiParameter("cycle_id", {"type": "integer", "minimum": 1},
                                                       OpenApiParameter.PATH, description="the cycle's id")],
-                   responses=_responses({200: out.MonitorCycleSerializer}, 404),
+                   responses=api_responses({200: out.MonitorCycleSerializer}, 404),
                    summary="A cycle", operation_id="monitor_cycle_retrieve")
     def get(self, request: Request, name: str, cycle_id: int) -> Response:
         cycle = cycle_list(monitor=monitor_get(name=name)).filter(pk=cycle_id).first()
@@ -147,7 +136,7 @@ class CycleDetailApi(MonitoringApi):
 class SeriesApi(MonitoringApi):
     @extend_schema(
         parameters=[NAME, out.MonitorSeriesQuerySerializer],
-        responses=_responses({
+        responses=api_responses({
             (200, "application/json"): OpenApiResponse(out.MonitorSeriesSerializer,
                                                        description="{monitor, columns, points}"),
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="format=csv: a header row of the "
@@ -189,7 +178,7 @@ class AlertListApi(MonitoringApi):
     read_permission = "monitoring.view_alert"
 
     @extend_schema(parameters=[out.MonitorAlertListQuerySerializer],
-                   responses=_responses({200: out.MonitorAlertSerializer(many=True)}, 400, 404),
+                   responses=api_responses({200: out.MonitorAlertSerializer(many=True)}, 400, 404),
                    summary="Alerts, newest first", operation_id="alerts_list")
     def get(self, request: Request) -> Response:
         query = out.MonitorAlertListQuerySerializer(data=request.query_params)
@@ -213,7 +202,7 @@ ALERT_ID = OpenApiParameter("alert_id", {"type": "integer", "minimum": 1}, OpenA
 class AlertDetailApi(MonitoringApi):
     read_permission = "monitoring.view_alert"
 
-    @extend_schema(parameters=[ALERT_ID], responses=_responses({200: out.MonitorAlertSerializer}, 404),
+    @extend_schema(parameters=[ALERT_ID], responses=api_responses({200: out.MonitorAlertSerializer}, 404),
                    summary="An alert", operation_id="alert_retrieve")
     def get(self, request: Request, alert_id: int) -> Response:
         return Response(alert_document(alert_get(alert_id=alert_id)))
@@ -223,7 +212,7 @@ class AlertAcknowledgeApi(MonitoringApi):
     read_permission = "monitoring.view_alert"
 
     @extend_schema(parameters=[ALERT_ID], request=out.MonitorAlertAcknowledgeSerializer,
-                   responses=_responses({200: out.MonitorAlertSerializer}, 400, 404, 409),
+                   responses=api_responses({200: out.MonitorAlertSerializer}, 400, 404, 409),
                    summary="Acknowledge an alert (write scope; audited)", operation_id="alert_acknowledge",
                    description="Needs `monitoring.change_alert` (labeling ops) and a write-scoped token. 409 when "
                                "it was acknowledged already.")

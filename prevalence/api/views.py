@@ -4,16 +4,12 @@ token (or a session) of a user with ``prevalence.add_prevalenceestimate`` (label
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from goldsets.api.serializers import ErrorSerializer  # one Error component in the schema
 from goldsets.selectors import goldset_version_get
 from prevalence.api import serializers as out
 from prevalence.documents import estimate_document
@@ -21,30 +17,22 @@ from prevalence.models import PrevalenceEstimate
 from prevalence.selectors import prevalence_estimate_get, prevalence_estimate_list, sample_get
 from prevalence.services import PrevalenceRequest, prevalence_estimate_create
 from runs.selectors import labeling_run_get
+from touchstone.api import PermissionApiView, api_responses
 from touchstone.roles import permission_require
-
-_ERROR = OpenApiResponse(ErrorSerializer, description="JSON naming what went wrong")
-
-
-def _responses(ok: dict, *errors: int) -> dict:
-    return {**ok, **{code: _ERROR for code in sorted({401, 403, 429, *errors})}}
 
 
 def _document(estimate: PrevalenceEstimate) -> dict:
     return {**estimate_document(estimate), "page": reverse("prevalence-estimate", args=[estimate.pk])}
 
 
-class PrevalenceApi(APIView):
-    throttle_scope = "api"
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        permission_require(request.user, "prevalence.view_prevalenceestimate", to="read prevalence estimates")
+class PrevalenceApi(PermissionApiView):
+    read_permission = "prevalence.view_prevalenceestimate"
+    read_to = "read prevalence estimates"
 
 
 class EstimateListApi(PrevalenceApi):
     @extend_schema(parameters=[out.PrevalenceEstimateListQuerySerializer],
-                   responses=_responses({200: out.PrevalenceEstimateSerializer(many=True)}, 400),
+                   responses=api_responses({200: out.PrevalenceEstimateSerializer(many=True)}, 400),
                    summary="Prevalence estimates, newest first", operation_id="prevalence_estimates_list")
     def get(self, request: Request) -> Response:
         query = out.PrevalenceEstimateListQuerySerializer(data=request.query_params)
@@ -57,7 +45,7 @@ class EstimateListApi(PrevalenceApi):
 
     @extend_schema(
         request=out.PrevalenceEstimateCreateSerializer,
-        responses=_responses({201: out.PrevalenceEstimateSerializer(many=True)}, 400, 404),
+        responses=api_responses({201: out.PrevalenceEstimateSerializer(many=True)}, 400, 404),
         summary="Estimate prevalence from a labeling run on its sample (write scope)",
         operation_id="prevalence_estimates_create",
         description="Computes and stores immutable estimates (labeling ops: `prevalence.add_prevalenceestimate`). "
@@ -84,7 +72,7 @@ class EstimateListApi(PrevalenceApi):
 class EstimateDetailApi(PrevalenceApi):
     @extend_schema(parameters=[OpenApiParameter("estimate_id", {"type": "integer", "minimum": 1},
                                                 OpenApiParameter.PATH, description="the estimate's id")],
-                   responses=_responses({200: out.PrevalenceEstimateSerializer}, 404),
+                   responses=api_responses({200: out.PrevalenceEstimateSerializer}, 404),
                    summary="A prevalence estimate", operation_id="prevalence_estimate_retrieve")
     def get(self, request: Request, estimate_id: int) -> Response:
         return Response(_document(prevalence_estimate_get(estimate_id=estimate_id)))

@@ -4,12 +4,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from review.api import serializers as out
 from review.selectors import (
@@ -21,20 +18,16 @@ from review.selectors import (
     vendor_quality_document,
     vendor_quality_series,
 )
+from touchstone.api import ERROR_RESPONSE, PermissionApiView
 from touchstone.roles import permission_require
 
-# The one Error component the other apps' endpoints declare (goldsets' ErrorSerializer: a higher layer).
-_ERROR = OpenApiResponse({"$ref": "#/components/schemas/Error"}, description="JSON naming what went wrong")
-RESPONSES = {code: _ERROR for code in (400, 401, 403, 404, 429)}
+RESPONSES = {code: ERROR_RESPONSE for code in (400, 401, 403, 404, 429)}
 ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 
 
-class QualityApi(APIView):
-    throttle_scope = "api"
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        permission_require(request.user, "review.view_reviewqueue", to="read labeler quality")
+class QualityApi(PermissionApiView):
+    read_permission = "review.view_reviewqueue"
+    read_to = "read labeler quality"
 
     def window(self, request: Request):
         query = out.QualityQuerySerializer(data=request.query_params)
