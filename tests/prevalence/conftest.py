@@ -23,7 +23,6 @@ from policies.services import prompt_version_compile
 from review.models import HumanLabel, Labeler, Vendor
 from runs.models import ItemDecision, LLMEndpoint
 from runs.services.runs import VoterSpec, labeling_run_create
-from tests.browser.conftest import browser, page  # noqa: F401 - the browser test's fixtures
 from tests.content.users import sampler
 
 FRAME, SIZE, AUDIT_SHARE = 40, 20, 0.4
