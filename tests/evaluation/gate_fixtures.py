@@ -7,6 +7,7 @@ Import what you use: ``from tests.evaluation.gate_fixtures import *  # noqa: F40
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 
 from evaluation.models import Signal, SignalKind, SignalOutputType
 from evaluation.services import EvaluationOptions, evaluation_create, signal_scores_add
@@ -52,9 +53,10 @@ def llm_signal(published):
 
 def labeled_version(signal, prompt, labels, user, *, skip=()):
     """A signal version of ``prompt`` with ``labels`` for the golden items e000…e199."""
-    version = signal_version_create_unchecked(signal=signal, notes="", model_card_url="", commit="",
-                                              policy_version=prompt.policy_version, acting_user=user,
-                                              prompt_version=prompt)
+    with transaction.atomic():  # the unchecked service runs inside its caller's transaction (it locks the signal)
+        version = signal_version_create_unchecked(signal=signal, notes="", model_card_url="", commit="",
+                                                  policy_version=prompt.policy_version, acting_user=user,
+                                                  prompt_version=prompt)
     signal_scores_add(version=version, rows=[{"source": "g", "external_id": f"e{i:03d}", "label": label}
                                              for i, label in enumerate(labels) if i not in skip], acting_user=user)
     return version
